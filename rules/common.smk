@@ -1,0 +1,40 @@
+# Shared definitions: dataset location, subjects per split, experiment settings.
+from octaseg.config import dataset_root, expected_scans, experiment_settings, splits
+from octaseg.layout import bscan_dir, label_path
+
+DATA_ROOT = dataset_root(config)
+SYNTHETIC = not config["data_root"]
+FOV = config["fov"]
+EXPECT_SCANS = expected_scans(config)
+ORIENTATION = config["orientation"][FOV]
+SPLITS = splits(config)
+EXPERIMENTS = sorted(config["experiments"])
+ALL_IDS = sorted({i for ids in SPLITS.values() for i in ids})
+
+
+wildcard_constraints:
+    id=r"\d+",
+    exp="|".join(EXPERIMENTS),
+
+
+def settings(wildcards):
+    return experiment_settings(config, wildcards.exp)
+
+
+def model_input(exp, subject_id):
+    """The en-face image an experiment reads for one subject."""
+    kind = experiment_settings(config, exp)["input"]
+    folder = {"projection": "projections", "equalized": "equalized"}[kind]
+    suffix = {"projection": "tif", "equalized": "png"}[kind]
+    return f"results/{folder}/{subject_id}.{suffix}"
+
+
+def split_inputs(split):
+    def inputs(wildcards):
+        return [model_input(wildcards.exp, i) for i in SPLITS[split]]
+
+    return inputs
+
+
+def split_labels(split):
+    return [str(label_path(DATA_ROOT, i)) for i in SPLITS[split]]

@@ -1,0 +1,15 @@
+# Projection -> globally histogram-equalized 8-bit image.
+
+
+rule equalize:
+    input:
+        "results/projections/{id}.tif",
+    output:
+        "results/equalized/{id}.png",
+    log:
+        "logs/equalize/{id}.log",
+    conda:
+        "../envs/octaseg.yaml"
+    threads: 1
+    script:
+        "../workflow_scripts/equalize.py"

@@ -1,0 +1,19 @@
+# Sliding-window vessel probability and mask of one test subject per experiment.
+
+
+rule predict:
+    input:
+        checkpoint="results/{exp}/model/best.pt",
+        image=lambda wc: model_input(wc.exp, wc.id),
+    output:
+        mask="results/{exp}/masks/{id}.png",
+        probability="results/{exp}/probability/{id}.tif",
+    log:
+        "logs/predict/{exp}/{id}.log",
+    conda:
+        "../envs/octaseg.yaml"
+    threads: 1
+    params:
+        settings=settings,
+    script:
+        "../workflow_scripts/predict.py"

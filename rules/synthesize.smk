@@ -1,0 +1,25 @@
+# Synthetic dataset in the exact OCTA-500 layout, only when no data_root is configured.
+from pathlib import Path
+
+from octaseg.config import synthetic_geometry
+
+if SYNTHETIC:
+
+    rule synthesize:
+        output:
+            bscans=directory(f"{DATA_ROOT}/OCTA_{FOV}/OCTA/{{id}}"),
+            label=f"{DATA_ROOT}/Label/GT_LargeVessel/{{id}}.bmp",
+        log:
+            "logs/synthesize/{id}.log",
+        conda:
+            "../envs/octaseg.yaml"
+        threads: 1
+        params:
+            # the dataset root is three levels above Label/GT_LargeVessel/<id>.bmp
+            root=lambda wildcards, output: str(Path(output.label).parents[2]),
+            fov=FOV,
+            orientation=ORIENTATION,
+            seed=config["synthetic"]["seed"],
+            geometry=synthetic_geometry(config),
+        script:
+            "../workflow_scripts/synthesize.py"

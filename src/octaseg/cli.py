@@ -1,0 +1,150 @@
+"""The ``octaseg`` command: the workflow's steps, one at a time, outside Snakemake.
+
+octaseg synth ROOT --ids 10001-10004 [--scans N --width W --depth D --seed S --fov 6mm]
+octaseg ingest BMP_DIR OUT.h5 [--expect-scans N]
+octaseg project VOLUME.h5 OUT.tif [--orientation flipud]
+octaseg evaluate --pred DIR --truth DIR --out CSV
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from octaseg import __version__
+
+
+def _synth(args: argparse.Namespace) -> None:
+    from octaseg.config import FOV_GEOMETRY
+    from octaseg.layout import parse_ids
+    from octaseg.synth import generate_subject, write_subject
+
+    scans, depth, width = FOV_GEOMETRY[args.fov]
+    for subject_id in parse_ids(args.ids):
+        subject = generate_subject(
+            subject_id,
+            seed=args.seed,
+            scans=args.scans or scans,
+            depth=args.depth or depth,
+            width=args.width or width,
+        )
+        write_subject(args.root, subject, fov=args.fov, orientation=args.orientation)
+        print(f"{subject_id}: written under {args.root}")
+
+
+def _ingest(args: argparse.Namespace) -> None:
+    from octaseg.io import read_bscan_stack, write_volume
+
+    volume = read_bscan_stack(args.bmp_dir, expect_scans=args.expect_scans)
+    write_volume(args.out, volume, {"source_folder": str(args.bmp_dir)})
+    print(f"{args.out}: volume {volume.shape} (scan, depth, x)")
+
+
+def _project(args: argparse.Namespace) -> None:
+    from octaseg.io import read_volume, write_image
+    from octaseg.projection import mean_projection, orient
+
+    write_image(args.out, orient(mean_projection(read_volume(args.volume)), args.orientation))
+    print(f"{args.out}: mean projection, orientation {args.orientation}")
+
+
+_ID = re.compile(r"^(\d+)")
+
+
+def _by_id(folder: Path, what: str) -> dict[int, Path]:
+    if not folder.is_dir():
+        raise SystemExit(f"error: --{what} {folder}: no such folder")
+    found: dict[int, Path] = {}
+    for path in sorted(folder.iterdir()):
+        match = _ID.match(path.name)
+        if path.suffix.lower() not in {".png", ".bmp", ".tif", ".tiff"} or not match:
+            continue
+        subject = int(match.group(1))
+        if subject in found:
+            raise SystemExit(
+                f"error: --{what} {folder}: two files for subject {subject}: "
+                f"{found[subject].name}, {path.name}"
+            )
+        found[subject] = path
+    return found
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from octaseg.metrics import evaluate_files, write_table
+
+    preds, truths = _by_id(Path(args.pred), "pred"), _by_id(Path(args.truth), "truth")
+    ids = sorted(preds)
+    if not ids:
+        raise SystemExit(f"error: --pred {args.pred}: no mask images named by subject id (e.g. 10001.png)")
+    missing = [i for i in ids if i not in truths]
+    if missing:
+        raise SystemExit(f"error: --truth {args.truth}: no label for subjects {missing}")
+    rows = evaluate_files(ids, [preds[i] for i in ids], [truths[i] for i in ids])
+    write_table(args.out, rows)
+    mean = sum(r["dice"] for r in rows) / len(rows)
+    print(f"{args.out}: {len(rows)} subjects, mean Dice {mean:.4f}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from octaseg.projection import TRANSFORMS
+
+    parser = argparse.ArgumentParser(
+        prog="octaseg", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"octaseg {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("synth", help="write synthetic subjects in the OCTA-500 layout")
+    p.add_argument("root", help="dataset root to write (OCTA_<fov>/OCTA/<id>/, Label/GT_LargeVessel/)")
+    p.add_argument("--ids", required=True, help="subject ids, e.g. 10001-10004,10010")
+    p.add_argument("--fov", choices=["6mm", "3mm"], default="6mm")
+    p.add_argument("--scans", type=int, help="B-scans per subject (default: the fov's, 400 or 304)")
+    p.add_argument("--depth", type=int, help="depth rows per B-scan (default 640)")
+    p.add_argument("--width", type=int, help="A-scans per B-scan (default: the fov's, 400 or 304)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--orientation",
+        choices=sorted(TRANSFORMS),
+        default=None,
+        help="label orientation (default: flipud for 6mm, fliplr for 3mm, as OCTA-500)",
+    )
+    p.set_defaults(func=_synth)
+
+    p = sub.add_parser("ingest", help="one subject's B-scan BMP folder -> HDF5 volume")
+    p.add_argument("bmp_dir", type=Path)
+    p.add_argument("out", type=Path)
+    p.add_argument("--expect-scans", type=int, help="required number of B-scans")
+    p.set_defaults(func=_ingest)
+
+    p = sub.add_parser("project", help="HDF5 volume -> mean projection (float32 TIFF) in the label frame")
+    p.add_argument("volume", type=Path)
+    p.add_argument("out", type=Path)
+    p.add_argument("--orientation", choices=sorted(TRANSFORMS), default="flipud")
+    p.set_defaults(func=_project)
+
+    p = sub.add_parser("evaluate", help="score predicted masks against labels, matched by subject id")
+    p.add_argument("--pred", required=True, help="folder of predicted masks (<id>*.png/bmp/tif)")
+    p.add_argument("--truth", required=True, help="folder of labels (<id>.bmp), e.g. Label/GT_LargeVessel")
+    p.add_argument("--out", required=True, help="CSV to write, one row per subject")
+    p.set_defaults(func=_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from octaseg.io import InputError
+
+    args = build_parser().parse_args(argv)
+    if getattr(args, "orientation", "") is None:
+        args.orientation = {"6mm": "flipud", "3mm": "fliplr"}[args.fov]
+    try:
+        args.func(args)
+    except (InputError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Workflow configuration helpers: experiment settings and dataset resolution.
+
+The schema (schemas/config.schema.yaml) checks types and names; these functions derive
+what the rules need from a validated config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from octaseg.layout import assign_splits, discover_subjects, parse_ids
+
+FOV_GEOMETRY = {"6mm": (400, 640, 400), "3mm": (304, 640, 304)}  # scans, depth, width
+SYNTHETIC_ROOT = "resources/synthetic"
+
+
+def experiment_settings(config: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """train_defaults overridden by experiment ``name``; nested mappings merge one level deep."""
+    experiments = config["experiments"]
+    if name not in experiments:
+        raise KeyError(f"unknown experiment {name!r}; configured: {sorted(experiments)}")
+    settings = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in config["train_defaults"].items()}
+    for key, value in (experiments[name] or {}).items():
+        if isinstance(value, Mapping) and isinstance(settings.get(key), dict) and key != "loss":
+            settings[key].update(value)
+        else:
+            settings[key] = value
+    return settings
+
+
+def synthetic_geometry(config: Mapping[str, Any]) -> tuple[int, int, int]:
+    """(scans, depth, width) of the synthetic dataset: configured, or the field of view's."""
+    default = FOV_GEOMETRY[config["fov"]]
+    syn = config["synthetic"]
+    return tuple(syn.get(k) or d for k, d in zip(("scans", "depth", "width"), default, strict=True))
+
+
+def dataset_root(config: Mapping[str, Any]) -> str:
+    return config["data_root"] or SYNTHETIC_ROOT
+
+
+def expected_scans(config: Mapping[str, Any]) -> int:
+    if config["data_root"]:
+        return config["expect_scans"][config["fov"]]
+    return synthetic_geometry(config)[0]
+
+
+def splits(config: Mapping[str, Any]) -> dict[str, list[int]]:
+    """Split name -> subject ids. Real data: the configured ranges, kept to the subject
+    folders present; synthetic: the configured ids and split. Every split must be non-empty."""
+    if config["data_root"]:
+        available = discover_subjects(config["data_root"], config["fov"])
+        result = assign_splits(config["split"], available)
+        where = f"under {config['data_root']} (fov {config['fov']})"
+    else:
+        ids = parse_ids(config["synthetic"]["ids"])
+        result = assign_splits(config["synthetic"]["split"], ids)
+        where = f"in synthetic.ids {config['synthetic']['ids']!r}"
+    for name, ids in result.items():
+        if not ids:
+            raise ValueError(f"split {name!r} has no subjects {where}; check the split ranges")
+    return result

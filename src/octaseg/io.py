@@ -1,0 +1,246 @@
+"""Reading and writing the files of the workflow: B-scan BMP stacks, HDF5 volumes, 2D images.
+
+Every writer here writes to a temporary name beside the target and renames it into place
+only when the file is complete, so an interrupted job never leaves a file that looks done.
+Readers check what they read and raise :class:`InputError` naming the file, what was
+expected and what was found.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import cv2
+import h5py
+import numpy as np
+
+from octaseg import __version__
+
+#: File names that devices and file browsers leave in folders; never B-scans.
+IGNORED_NAMES = frozenset({"thumbs.db", "desktop.ini", ".ds_store"})
+_BSCAN_NAME = re.compile(r"^(\d+)\.bmp$", re.IGNORECASE)
+
+
+class InputError(ValueError):
+    """Bad input data: the message names the file, what was expected and what was found."""
+
+
+# --------------------------------------------------------------------------- atomic writes
+
+
+def _tmp_sibling(path: Path) -> Path:
+    # keep the suffix last: OpenCV picks the format from it
+    return path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_sibling(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+# --------------------------------------------------------------------------- BMP
+
+
+def read_bmp_gray8(path: str | Path) -> np.ndarray:
+    """Read an uncompressed 8-bit grayscale BMP as uint8 (rows, cols), top row first.
+
+    Parses the header itself rather than asking OpenCV, because OpenCV silently converts
+    colour and 16-bit files; here they are errors. A grey palette that is not the identity
+    is applied; a colour palette is refused.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    if len(data) < 54 or data[:2] != b"BM":
+        raise InputError(
+            f"{path}: expected a BMP file (starts with 'BM', at least 54 bytes), "
+            f"found {len(data)} bytes starting with {data[:2]!r}"
+        )
+    offset, header_size = struct.unpack_from("<II", data, 10)
+    if header_size < 40:
+        raise InputError(f"{path}: expected a BITMAPINFOHEADER (>= 40 bytes), found {header_size}")
+    width, height, _planes, bpp, compression = struct.unpack_from("<iiHHI", data, 18)
+    (colors_used,) = struct.unpack_from("<I", data, 46)
+    if bpp != 8:
+        kind = {24: "RGB", 32: "RGBA", 16: "16-bit", 1: "1-bit", 4: "4-bit"}.get(bpp, f"{bpp}-bit")
+        raise InputError(f"{path}: expected an 8-bit grayscale BMP, found a {kind} BMP ({bpp} bpp)")
+    if compression != 0:
+        raise InputError(f"{path}: expected an uncompressed BMP, found compression type {compression}")
+    if width <= 0 or height == 0:
+        raise InputError(f"{path}: expected a positive image size, found {width}x{height}")
+    n_colors = colors_used or 256
+    palette_end = 14 + header_size + 4 * n_colors
+    if palette_end > offset or offset > len(data):
+        raise InputError(f"{path}: corrupt BMP header (palette ends at {palette_end}, pixels at {offset})")
+    palette = np.frombuffer(data, np.uint8, 4 * n_colors, 14 + header_size).reshape(-1, 4)[:, :3]
+    if not (np.all(palette[:, 0] == palette[:, 1]) and np.all(palette[:, 1] == palette[:, 2])):
+        raise InputError(f"{path}: expected an 8-bit grayscale BMP, found a colour palette")
+    rows = abs(height)
+    stride = (width + 3) & ~3
+    need = offset + stride * rows
+    if len(data) < need:
+        raise InputError(f"{path}: truncated BMP: {width}x{rows} pixels need {need} bytes, found {len(data)}")
+    image = np.frombuffer(data, np.uint8, stride * rows, offset).reshape(rows, stride)[:, :width]
+    if height > 0:  # bottom-up rows, the usual case
+        image = image[::-1]
+    gray = palette[:, 0]
+    if n_colors != 256 or np.any(gray != np.arange(256, dtype=np.uint8)):
+        lut = np.zeros(256, np.uint8)
+        lut[: len(gray)] = gray
+        if int(image.max(initial=0)) >= n_colors:
+            raise InputError(f"{path}: pixel index {int(image.max())} beyond the {n_colors}-colour palette")
+        return lut[image]
+    return np.ascontiguousarray(image)
+
+
+def list_bscans(folder: str | Path) -> list[Path]:
+    """The B-scan files of one subject folder in natural order (1.bmp, 2.bmp, ..., 10.bmp).
+
+    Requires files numbered 1..N without gaps or duplicates. Names in :data:`IGNORED_NAMES`
+    and hidden files are skipped; any other file is an error, since it might be a B-scan
+    saved under an unexpected name.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: expected a folder of B-scan BMPs, found no such folder")
+    numbered: dict[int, Path] = {}
+    for entry in os.scandir(folder):
+        name = entry.name
+        if name.lower() in IGNORED_NAMES or name.startswith("."):
+            continue
+        match = _BSCAN_NAME.match(name)
+        if not match or not entry.is_file():
+            raise InputError(
+                f"{folder / name}: expected only B-scan files named <number>.bmp in {folder}, found {name!r}"
+            )
+        number = int(match.group(1))
+        if number in numbered:
+            raise InputError(
+                f"{folder / name}: B-scan number {number} appears twice ({numbered[number].name} and {name})"
+            )
+        numbered[number] = Path(entry.path)
+    if not numbered:
+        raise InputError(f"{folder}: expected B-scan files 1.bmp..N.bmp, found none")
+    n = max(numbered)
+    missing = sorted(set(range(1, n + 1)) - set(numbered))
+    if 0 in numbered or missing:
+        shown = ", ".join(f"{m}.bmp" for m in missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise InputError(
+            f"{folder}: expected B-scans numbered 1..{n} without gaps, "
+            + (f"found {len(missing)} missing: {shown}" if missing else "found 0.bmp")
+        )
+    return [numbered[i] for i in range(1, n + 1)]
+
+
+def read_bscan_stack(folder: str | Path, expect_scans: int | None = None, threads: int = 2) -> np.ndarray:
+    """Read a subject's B-scans into a uint8 volume (scan, depth, x).
+
+    Every file must be an 8-bit grayscale BMP of the same size; with ``expect_scans`` the
+    folder must hold exactly that many.
+    """
+    files = list_bscans(folder)
+    if expect_scans is not None and len(files) != expect_scans:
+        raise InputError(f"{folder}: expected {expect_scans} B-scans, found {len(files)}")
+    first = read_bmp_gray8(files[0])
+    volume = np.empty((len(files), *first.shape), np.uint8)
+    volume[0] = first
+
+    def load(i: int) -> None:
+        image = read_bmp_gray8(files[i])
+        if image.shape != first.shape:
+            raise InputError(
+                f"{files[i]}: expected a B-scan of {first.shape[0]}x{first.shape[1]} "
+                f"(depth x width, as {files[0].name}), found {image.shape[0]}x{image.shape[1]}"
+            )
+        volume[i] = image
+
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        list(pool.map(load, range(1, len(files))))
+    return volume
+
+
+# --------------------------------------------------------------------------- HDF5 volumes
+
+VOLUME_DATASET = "octa"
+
+
+def write_volume(path: str | Path, volume: np.ndarray, attrs: Mapping[str, Any] | None = None) -> None:
+    """Write a uint8 volume (scan, depth, x) to HDF5 dataset ``octa``, one chunk per B-scan."""
+    if volume.ndim != 3 or volume.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 volume (scan, depth, x), got {volume.dtype} {volume.shape}")
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        ds = f.create_dataset(VOLUME_DATASET, data=volume, chunks=(1, *volume.shape[1:]))
+        ds.attrs["axes"] = "scan,depth,x"
+        ds.attrs["shape"] = volume.shape
+        ds.attrs["n_bscans"] = volume.shape[0]
+        ds.attrs["octaseg_version"] = __version__
+        for key, value in (attrs or {}).items():
+            ds.attrs[key] = value
+
+
+def read_volume(path: str | Path) -> np.ndarray:
+    """Read the ``octa`` volume (scan, depth, x) of an HDF5 file written by :func:`write_volume`."""
+    path = Path(path)
+    with h5py.File(path, "r") as f:
+        if VOLUME_DATASET not in f:
+            raise InputError(f"{path}: expected an HDF5 dataset {VOLUME_DATASET!r}, found {list(f)}")
+        ds = f[VOLUME_DATASET]
+        if ds.ndim != 3:
+            raise InputError(f"{path}: expected a 3D volume (scan, depth, x), found shape {ds.shape}")
+        return ds[()]
+
+
+# --------------------------------------------------------------------------- 2D images
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read a single-channel image (BMP strictly, other formats through OpenCV) as (H, W)."""
+    path = Path(path)
+    if path.suffix.lower() == ".bmp":
+        return read_bmp_gray8(path)
+    if not path.is_file():
+        raise InputError(f"{path}: expected an image file, found none")
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise InputError(f"{path}: expected an image OpenCV can read, found an unreadable file")
+    if image.ndim != 2:
+        raise InputError(f"{path}: expected a single-channel image, found shape {image.shape}")
+    return image
+
+
+def write_image(path: str | Path, image: np.ndarray) -> None:
+    """Write a 2D image; the format follows the suffix (.png, .bmp, .tif for float32)."""
+    if image.ndim != 2:
+        raise ValueError(f"expected a 2D image, got shape {image.shape}")
+    with atomic_path(path) as tmp:
+        if not cv2.imwrite(str(tmp), np.ascontiguousarray(image)):
+            raise OSError(f"{path}: OpenCV could not write a {image.dtype} image")
+
+
+def read_label(path: str | Path, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Read a binary vessel label (values 0/255 or 0/1) as a bool array (H, W)."""
+    image = read_image(path)
+    if shape is not None and image.shape != tuple(shape):
+        raise InputError(
+            f"{path}: expected a label of {shape[0]}x{shape[1]}, found {image.shape[0]}x{image.shape[1]}"
+        )
+    values = np.unique(image)
+    if not (set(values.tolist()) <= {0, 255} or set(values.tolist()) <= {0, 1}):
+        shown = ", ".join(str(v) for v in values[:8]) + (" ..." if len(values) > 8 else "")
+        raise InputError(f"{path}: expected a binary label with values 0/255 or 0/1, found values {shown}")
+    return image > 0

@@ -1,0 +1,89 @@
+"""The OCTA-500 dataset layout: where each subject's files live, subject ids and splits.
+
+```
+<root>/OCTA_6mm/OCTA/<id>/1.bmp .. 400.bmp     B-scans, depth x width, 8-bit
+<root>/OCTA_3mm/OCTA/<id>/1.bmp .. 304.bmp
+<root>/Label/GT_LargeVessel/<id>.bmp           en-face large-vessel mask, 0/255
+```
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+_RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
+
+
+def parse_ids(spec: str | int | Iterable[str | int]) -> list[int]:
+    """Subject ids from "10001-10004,10007", an int, or a list of such items; sorted, unique."""
+    if isinstance(spec, int):
+        return [spec]
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    ids: set[int] = set()
+    for item in items:
+        if isinstance(item, int):
+            ids.add(item)
+            continue
+        match = _RANGE.match(str(item))
+        if not match:
+            raise ValueError(f"bad subject id or range {item!r}; expected e.g. 10001 or 10001-10180")
+        first = int(match.group(1))
+        last = int(match.group(2) or first)
+        if last < first:
+            raise ValueError(f"bad subject id range {item!r}: the end is before the start")
+        ids.update(range(first, last + 1))
+    return sorted(ids)
+
+
+def bscan_dir(root: str | Path, fov: str, subject_id: int | str) -> Path:
+    """Folder of one subject's OCTA B-scans."""
+    return Path(root) / f"OCTA_{fov}" / "OCTA" / str(subject_id)
+
+
+def label_path(root: str | Path, subject_id: int | str, label: str = "GT_LargeVessel") -> Path:
+    """Large-vessel (or other) label image of one subject."""
+    return Path(root) / "Label" / label / f"{subject_id}.bmp"
+
+
+def discover_subjects(root: str | Path, fov: str) -> list[int]:
+    """Ids of the subject folders present under ``root/OCTA_<fov>/OCTA``.
+
+    A folder whose name is not a number is an error: it is either a mistake or a subject
+    that would otherwise be silently left out.
+    """
+    base = Path(root) / f"OCTA_{fov}" / "OCTA"
+    if not base.is_dir():
+        raise FileNotFoundError(
+            f"{base}: expected the OCTA-500 folder of B-scan folders (data_root={root}, fov={fov}), "
+            "found no such folder"
+        )
+    ids = []
+    for entry in sorted(base.iterdir()):
+        if entry.name.startswith(".") or not entry.is_dir():
+            continue
+        if not entry.name.isdigit():
+            raise ValueError(f"{entry}: expected subject folders named by a numeric id, found {entry.name!r}")
+        ids.append(int(entry.name))
+    return sorted(ids)
+
+
+def assign_splits(
+    split: Mapping[str, str | list], available: Iterable[int] | None = None
+) -> dict[str, list[int]]:
+    """Split name -> sorted subject ids, from id ranges; optionally keep only available ids.
+
+    An id named by two splits is an error.
+    """
+    out: dict[str, list[int]] = {}
+    owner: dict[int, str] = {}
+    keep = None if available is None else set(available)
+    for name, spec in split.items():
+        ids = parse_ids(spec)
+        for i in ids:
+            if i in owner:
+                raise ValueError(f"subject {i} is in both split {owner[i]!r} and split {name!r}")
+            owner[i] = name
+        out[name] = [i for i in ids if keep is None or i in keep]
+    return out

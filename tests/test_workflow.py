@@ -1,0 +1,81 @@
+"""The real Snakefile, end to end, on the tiny synthetic config."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from octaseg.io import read_image, read_label
+from octaseg.metrics import METRICS
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "tests" / "tiny_config.yaml"
+IDS = range(10001, 10007)
+TEST_IDS = [10005, 10006]
+EXPERIMENTS = ["direct_ce", "equalized_ce"]
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+    cmd += ["--directory", str(workdir), "--configfile", str(TINY), "--cores", "2", *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("run")
+    done = snakemake(workdir)
+    assert done.returncode == 0, done.stderr[-5000:]
+    return workdir
+
+
+@pytest.mark.workflow
+def test_every_output_written(run):
+    data = run / "resources" / "synthetic"
+    for i in IDS:
+        assert len(list((data / "OCTA_6mm" / "OCTA" / str(i)).glob("*.bmp"))) == 64
+        assert read_label(data / "Label" / "GT_LargeVessel" / f"{i}.bmp").shape == (64, 64)
+        with h5py.File(run / "results" / "volumes" / f"{i}.h5") as f:
+            assert f["octa"].shape == (64, 96, 64) and f["octa"].dtype == np.uint8
+        projection = read_image(run / "results" / "projections" / f"{i}.tif")
+        assert projection.shape == (64, 64) and projection.dtype == np.float32
+        assert read_image(run / "results" / "equalized" / f"{i}.png").dtype == np.uint8
+        assert (run / "logs" / "ingest" / f"{i}.log").is_file()
+    for exp in EXPERIMENTS:
+        for name in ["best.pt", "last.pt", "history.csv"]:
+            assert (run / "results" / exp / "model" / name).is_file()
+        for i in TEST_IDS:
+            mask = read_label(run / "results" / exp / "masks" / f"{i}.png")
+            prob = read_image(run / "results" / exp / "probability" / f"{i}.tif")
+            assert mask.shape == prob.shape == (64, 64)
+            assert ((prob >= 0) & (prob <= 1)).all()
+            np.testing.assert_array_equal(mask, prob >= 0.5)
+        assert (run / "logs" / "train" / f"{exp}.log").read_text().count("epoch") >= 1
+
+
+@pytest.mark.workflow
+def test_metrics_tables(run):
+    for exp in EXPERIMENTS:
+        table = pd.read_csv(run / "results" / exp / "metrics.csv")
+        assert table["subject"].tolist() == TEST_IDS
+        for name in METRICS:
+            assert table[name].between(0, 1).all(), name
+    summary = pd.read_csv(run / "results" / "summary.csv")
+    assert summary["experiment"].tolist() == EXPERIMENTS
+    assert (summary["n_subjects"] == len(TEST_IDS)).all()
+    assert summary["dice"].between(0, 1).all()
+
+
+@pytest.mark.workflow
+def test_second_run_has_nothing_to_do(run):
+    again = snakemake(run, "--dry-run")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Nothing to be done" in again.stdout + again.stderr
