@@ -1,10 +1,24 @@
 # octaseg: raw OCTA-500 B-scan folders -> volumes -> projections -> models -> metrics.
+import os
+import sys
+from pathlib import Path
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
+# The rules import the octaseg package from src/: put it on the path of this process and,
+# through PYTHONPATH, of every job, also inside --use-conda environments and on a cluster.
+SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, SRC)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))
+)
 
-configfile: "config.yaml"
+
+# The defaults beside this Snakefile, also when run with --directory elsewhere;
+# --configfile and --config override them.
+configfile: Path(workflow.basedir) / "config.yaml"
 
 
 validate(config, "schemas/config.schema.yaml")

@@ -3,7 +3,7 @@
 
 rule predict:
     input:
-        checkpoint="results/{exp}/model/best.pt",
+        checkpoint="results/{exp}/best.pt",
         image=lambda wc: model_input(wc.exp, wc.id),
     output:
         mask="results/{exp}/masks/{id}.png",

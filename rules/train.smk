@@ -8,9 +8,9 @@ rule train:
         val_images=split_inputs("val"),
         val_labels=split_labels("val"),
     output:
-        best="results/{exp}/model/best.pt",
-        last="results/{exp}/model/last.pt",
-        history="results/{exp}/model/history.csv",
+        best="results/{exp}/best.pt",
+        last="results/{exp}/last.pt",
+        history="results/{exp}/history.csv",
     log:
         "logs/train/{exp}.log",
     conda:

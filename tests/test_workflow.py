@@ -51,7 +51,7 @@ def test_every_output_written(run):
         assert (run / "logs" / "ingest" / f"{i}.log").is_file()
     for exp in EXPERIMENTS:
         for name in ["best.pt", "last.pt", "history.csv"]:
-            assert (run / "results" / exp / "model" / name).is_file()
+            assert (run / "results" / exp / name).is_file()
         for i in TEST_IDS:
             mask = read_label(run / "results" / exp / "masks" / f"{i}.png")
             prob = read_image(run / "results" / exp / "probability" / f"{i}.tif")

@@ -5,7 +5,7 @@ import torch
 
 from octaseg import logs
 from octaseg.enhance import normalize
-from octaseg.infer import predict_probability
+from octaseg.infer import predict_with_settings
 from octaseg.io import read_image, write_image
 from octaseg.train import load_checkpoint, model_from_checkpoint, pick_device
 
@@ -15,15 +15,7 @@ settings = snakemake.params.settings
 device = pick_device(settings["device"])
 model = model_from_checkpoint(load_checkpoint(snakemake.input.checkpoint)).to(device)
 image = normalize(read_image(snakemake.input.image), settings["normalize"])
-prob = predict_probability(
-    model,
-    image,
-    settings["window"],
-    settings["stride"],
-    settings["predict_batch_size"],
-    device,
-    settings["amp"],
-)
+prob = predict_with_settings(model, image, settings, device)
 write_image(snakemake.output.probability, prob.astype(np.float32))
 write_image(snakemake.output.mask, np.where(prob >= 0.5, 255, 0).astype(np.uint8))
 log.info("%s: vessel fraction %.4f", snakemake.input.image, float((prob >= 0.5).mean()))

@@ -17,8 +17,7 @@ from octaseg import __version__
 
 
 def _synth(args: argparse.Namespace) -> None:
-    from octaseg.config import FOV_GEOMETRY
-    from octaseg.layout import parse_ids
+    from octaseg.layout import FOV_GEOMETRY, parse_ids
     from octaseg.synth import generate_subject, write_subject
 
     scans, depth, width = FOV_GEOMETRY[args.fov]

@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from octaseg.layout import assign_splits, discover_subjects, parse_ids
+from octaseg.layout import FOV_GEOMETRY, assign_splits, discover_subjects, parse_ids
 
-FOV_GEOMETRY = {"6mm": (400, 640, 400), "3mm": (304, 640, 304)}  # scans, depth, width
 SYNTHETIC_ROOT = "resources/synthetic"
 
 

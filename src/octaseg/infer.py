@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -82,3 +83,13 @@ def predict_probability(
         image = image[None]
     probs = sliding_window(image, model_predictor(model, device, amp), window, stride, batch_size)
     return probs[1]
+
+
+def predict_with_settings(
+    model: torch.nn.Module, image: np.ndarray, settings: Mapping[str, Any], device: torch.device
+) -> np.ndarray:
+    """:func:`predict_probability` with an experiment's window, stride, batch size and amp."""
+    return predict_probability(
+        model, image, settings["window"], settings["stride"], settings["predict_batch_size"], device,
+        settings["amp"],
+    )  # fmt: skip

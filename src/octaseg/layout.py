@@ -13,6 +13,9 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+#: OCTA-500 geometry per field of view: (scans, depth, width) of a subject's volume.
+FOV_GEOMETRY: dict[str, tuple[int, int, int]] = {"6mm": (400, 640, 400), "3mm": (304, 640, 304)}
+
 _RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
 
 

@@ -21,7 +21,7 @@ import torch
 
 from octaseg import __version__, metrics
 from octaseg.data import PatchSampler
-from octaseg.infer import predict_probability
+from octaseg.infer import predict_with_settings
 from octaseg.io import atomic_path
 from octaseg.losses import build_loss
 from octaseg.models import build_model
@@ -65,15 +65,7 @@ def validation_dice(
     """Mean Dice of the thresholded (>= 0.5) sliding-window probability over images."""
     scores = []
     for image, mask in zip(images, masks, strict=True):
-        prob = predict_probability(
-            model,
-            image,
-            settings["window"],
-            settings["stride"],
-            settings["predict_batch_size"],
-            device,
-            settings["amp"],
-        )
+        prob = predict_with_settings(model, image, settings, device)
         scores.append(metrics.dice(metrics.confusion(prob >= 0.5, mask)))
     return float(np.mean(scores))
 
