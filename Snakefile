@@ -31,9 +31,13 @@ include: "rules/project.smk"
 include: "rules/equalize.smk"
 include: "rules/train.smk"
 include: "rules/predict.smk"
+include: "rules/baseline.smk"
 include: "rules/evaluate.smk"
+include: "rules/realism.smk"
 
 
 rule all:
     input:
         "results/summary.csv",
+        "results/realism.csv",
+        "results/figures/dataset_examples.png",

@@ -9,12 +9,16 @@ EXPECT_SCANS = expected_scans(config)
 ORIENTATION = config["orientation"][FOV]
 SPLITS = splits(config)
 EXPERIMENTS = sorted(config["experiments"])
+# Classical baseline beside the trained models: evaluated and summarized like them.
+BASELINES = ["frangi_otsu"] if config["baseline"] else []
+METHODS = EXPERIMENTS + BASELINES
 ALL_IDS = sorted({i for ids in SPLITS.values() for i in ids})
 
 
 wildcard_constraints:
     id=r"\d+",
     exp="|".join(EXPERIMENTS),
+    method="|".join(METHODS),
 
 
 def settings(wildcards):

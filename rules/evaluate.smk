@@ -1,16 +1,16 @@
-# Per-subject metrics of each experiment's test predictions, then one summary table.
+# Per-subject metrics of each method's test masks (experiments and baseline), then one summary.
 
 
 rule evaluate:
     input:
         masks=lambda wc: expand(
-            "results/{exp}/masks/{id}.png", exp=wc.exp, id=SPLITS["test"]
+            "results/{method}/masks/{id}.png", method=wc.method, id=SPLITS["test"]
         ),
         labels=split_labels("test"),
     output:
-        "results/{exp}/metrics.csv",
+        "results/{method}/metrics.csv",
     log:
-        "logs/evaluate/{exp}.log",
+        "logs/evaluate/{method}.log",
     conda:
         "../envs/octaseg.yaml"
     threads: 1
@@ -22,7 +22,7 @@ rule evaluate:
 
 rule summarize:
     input:
-        expand("results/{exp}/metrics.csv", exp=EXPERIMENTS),
+        expand("results/{method}/metrics.csv", method=METHODS),
     output:
         "results/summary.csv",
     log:
@@ -31,6 +31,6 @@ rule summarize:
         "../envs/octaseg.yaml"
     threads: 1
     params:
-        experiments=EXPERIMENTS,
+        methods=METHODS,
     script:
         "../workflow_scripts/summarize.py"

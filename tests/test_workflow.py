@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import h5py
 import numpy as np
 import pandas as pd
@@ -20,6 +21,7 @@ TINY = REPO / "tests" / "tiny_config.yaml"
 IDS = range(10001, 10007)
 TEST_IDS = [10005, 10006]
 EXPERIMENTS = ["direct_ce", "equalized_ce"]
+METHODS = [*EXPERIMENTS, "frangi_otsu"]
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -63,15 +65,25 @@ def test_every_output_written(run):
 
 @pytest.mark.workflow
 def test_metrics_tables(run):
-    for exp in EXPERIMENTS:
-        table = pd.read_csv(run / "results" / exp / "metrics.csv")
+    for method in METHODS:
+        table = pd.read_csv(run / "results" / method / "metrics.csv")
         assert table["subject"].tolist() == TEST_IDS
         for name in METRICS:
             assert table[name].between(0, 1).all(), name
     summary = pd.read_csv(run / "results" / "summary.csv")
-    assert summary["experiment"].tolist() == EXPERIMENTS
+    assert summary["experiment"].tolist() == METHODS
     assert (summary["n_subjects"] == len(TEST_IDS)).all()
     assert summary["dice"].between(0, 1).all()
+
+
+@pytest.mark.workflow
+def test_realism_report_and_figure(run):
+    table = pd.read_csv(run / "results" / "realism.csv")
+    assert table["subject"].tolist() == list(IDS)
+    assert table["frangi_dice"].between(0, 1).all() and table["octa_mean"].gt(0).all()
+    figure = cv2.imread(str(run / "results" / "figures" / "dataset_examples.png"))
+    assert figure is not None and figure.shape[0] > 300 and figure.shape[1] > 300
+    assert (run / "results" / "frangi_otsu" / "masks" / "10005.png").is_file()
 
 
 @pytest.mark.workflow

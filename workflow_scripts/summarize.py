@@ -1,11 +1,11 @@
-"""Rule summarize: one row per experiment with the mean of each metric."""
+"""Rule summarize: one row per method (experiment or baseline) with the mean of each metric."""
 
 from octaseg import logs
 from octaseg.io import atomic_path
 from octaseg.metrics import summarize
 
 log = logs.to_file(snakemake.log[0])
-table = summarize(dict(zip(snakemake.params.experiments, snakemake.input, strict=True)))
+table = summarize(dict(zip(snakemake.params.methods, snakemake.input, strict=True)))
 with atomic_path(snakemake.output[0]) as tmp:
     table.to_csv(tmp, index=False, float_format="%.6f")
 log.info("summary:\n%s", table.to_string(index=False))

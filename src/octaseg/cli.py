@@ -33,6 +33,29 @@ def _synth(args: argparse.Namespace) -> None:
         print(f"{subject_id}: written under {args.root}")
 
 
+def _synth_report(args: argparse.Namespace) -> None:
+    from octaseg import realism
+    from octaseg.io import read_bscan_stack, read_label, write_csv
+    from octaseg.layout import bscan_dir, discover_subjects, label_path, parse_ids
+    from octaseg.projection import mean_projection, orient
+
+    ids = parse_ids(args.ids) if args.ids else discover_subjects(args.root, args.fov)
+    if not ids:
+        raise ValueError(f"{args.root}: no subjects found under OCTA_{args.fov}/OCTA")
+    rows = []
+    for subject in ids:
+        octa = read_bscan_stack(bscan_dir(args.root, args.fov, subject))
+        projection = orient(mean_projection(octa), args.orientation)
+        label = read_label(label_path(args.root, subject), projection.shape)
+        rows.append({"subject": subject, **realism.subject_stats(octa, label, projection)})
+    print(realism.summarize_stats(rows))
+    if args.out:
+        write_csv(args.out, rows)
+    bad = [r["subject"] for r in rows if realism.out_of_band(r)]
+    if args.check and bad:
+        raise ValueError(f"subjects with statistics out of the OCTA-500 bands: {bad}")
+
+
 def _ingest(args: argparse.Namespace) -> None:
     from octaseg.io import read_bscan_stack, write_volume
 
@@ -71,7 +94,8 @@ def _by_id(folder: Path, what: str) -> dict[int, Path]:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from octaseg.metrics import evaluate_files, write_table
+    from octaseg.io import write_csv
+    from octaseg.metrics import evaluate_files
 
     preds, truths = _by_id(Path(args.pred), "pred"), _by_id(Path(args.truth), "truth")
     ids = sorted(preds)
@@ -81,7 +105,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     if missing:
         raise SystemExit(f"error: --truth {args.truth}: no label for subjects {missing}")
     rows = evaluate_files(ids, [preds[i] for i in ids], [truths[i] for i in ids])
-    write_table(args.out, rows)
+    write_csv(args.out, rows)
     mean = sum(r["dice"] for r in rows) / len(rows)
     print(f"{args.out}: {len(rows)} subjects, mean Dice {mean:.4f}")
 
@@ -110,6 +134,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="label orientation (default: flipud for 6mm, fliplr for 3mm, as OCTA-500)",
     )
     p.set_defaults(func=_synth)
+
+    p = sub.add_parser("synth-report", help="realism statistics and Frangi baseline Dice of a dataset")
+    p.add_argument("root", help="dataset root in the OCTA-500 layout (synthetic or real)")
+    p.add_argument("--fov", choices=["6mm", "3mm"], default="6mm")
+    p.add_argument("--ids", help="subject ids (default: every subject folder found)")
+    p.add_argument(
+        "--orientation",
+        choices=sorted(TRANSFORMS),
+        default=None,
+        help="projection -> label transform (default: flipud for 6mm, fliplr for 3mm)",
+    )
+    p.add_argument("--out", help="also write the per-subject statistics to this CSV")
+    p.add_argument("--check", action="store_true", help="exit 1 if a subject falls out of a target band")
+    p.set_defaults(func=_synth_report)
 
     p = sub.add_parser("ingest", help="one subject's B-scan BMP folder -> HDF5 volume")
     p.add_argument("bmp_dir", type=Path)

@@ -8,10 +8,11 @@ expected and what was found.
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -244,3 +245,15 @@ def read_label(path: str | Path, shape: tuple[int, int] | None = None) -> np.nda
         shown = ", ".join(str(v) for v in values[:8]) + (" ..." if len(values) > 8 else "")
         raise InputError(f"{path}: expected a binary label with values 0/255 or 0/1, found values {shown}")
     return image > 0
+
+
+def write_csv(
+    path: str | Path, rows: Sequence[Mapping[str, Any]], fields: Sequence[str] | None = None
+) -> None:
+    """Write rows (mappings with the same keys) as CSV atomically; floats with 6 decimals."""
+    fields = list(fields or (rows[0].keys() if rows else []))
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: f"{v:.6f}" if isinstance(v, float) else v for k, v in row.items()})

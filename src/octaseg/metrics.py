@@ -116,14 +116,6 @@ def evaluate_files(
     return rows
 
 
-def write_table(path: str | Path, rows: Sequence[dict]) -> None:
-    """Write rows as CSV atomically."""
-    from octaseg.io import atomic_path
-
-    with atomic_path(path) as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.6f")
-
-
 def summarize(tables: Mapping[str, str | Path]) -> pd.DataFrame:
     """Experiment name -> per-subject metrics CSV  =>  one row per experiment: n and means."""
     rows = []

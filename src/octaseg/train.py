@@ -9,7 +9,6 @@ training stops early after ``patience`` epochs without improvement.
 
 from __future__ import annotations
 
-import csv
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -22,7 +21,7 @@ import torch
 from octaseg import __version__, metrics
 from octaseg.data import PatchSampler
 from octaseg.infer import predict_with_settings
-from octaseg.io import atomic_path
+from octaseg.io import atomic_path, write_csv
 from octaseg.losses import build_loss
 from octaseg.models import build_model
 
@@ -159,7 +158,7 @@ def fit(
         if improved:
             save_checkpoint(out_dir / "best.pt", state)
         save_checkpoint(out_dir / "last.pt", state)
-        _write_history(out_dir / "history.csv", history)
+        write_csv(out_dir / "history.csv", history, HISTORY_FIELDS)
         log(
             f"epoch {epoch:3d}  loss {row['loss']:.4f}  val_dice {val:.4f}  lr {lr:.2e}  "
             f"{row['seconds']:.1f}s{'  *best' if improved else ''}"
@@ -177,10 +176,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
-
-
-def _write_history(path: Path, history: list[dict[str, float]]) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=HISTORY_FIELDS)
-        writer.writeheader()
-        writer.writerows(history)

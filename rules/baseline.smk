@@ -1,0 +1,15 @@
+# The classical baseline: Frangi vesselness (sigmas 2, 4, 6) + Otsu on the mean projection.
+
+
+rule baseline:
+    input:
+        "results/projections/{id}.tif",
+    output:
+        "results/frangi_otsu/masks/{id}.png",
+    log:
+        "logs/baseline/{id}.log",
+    conda:
+        "../envs/octaseg.yaml"
+    threads: 1
+    script:
+        "../workflow_scripts/baseline.py"

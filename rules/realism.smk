@@ -1,0 +1,37 @@
+# How the dataset compares with OCTA-500, and a figure of it for a person to judge.
+
+
+rule realism:
+    input:
+        volumes=expand("results/volumes/{id}.h5", id=ALL_IDS),
+        projections=expand("results/projections/{id}.tif", id=ALL_IDS),
+        labels=[str(label_path(DATA_ROOT, i)) for i in ALL_IDS],
+    output:
+        "results/realism.csv",
+    log:
+        "logs/realism.log",
+    conda:
+        "../envs/octaseg.yaml"
+    threads: 1
+    params:
+        ids=ALL_IDS,
+    script:
+        "../workflow_scripts/realism.py"
+
+
+rule dataset_figure:
+    input:
+        projections=expand("results/projections/{id}.tif", id=ALL_IDS[:4]),
+        labels=[str(label_path(DATA_ROOT, i)) for i in ALL_IDS[:4]],
+    output:
+        "results/figures/dataset_examples.png",
+    log:
+        "logs/dataset_figure.log",
+    conda:
+        "../envs/octaseg.yaml"
+    threads: 1
+    params:
+        ids=ALL_IDS[:4],
+        title=f"{'synthetic' if SYNTHETIC else DATA_ROOT} ({FOV}, orientation {ORIENTATION})",
+    script:
+        "../workflow_scripts/dataset_figure.py"
