@@ -71,7 +71,7 @@ def test_metrics_tables(run):
         for name in METRICS:
             assert table[name].between(0, 1).all(), name
     summary = pd.read_csv(run / "results" / "summary.csv")
-    assert summary["experiment"].tolist() == METHODS
+    assert summary["method"].tolist() == METHODS
     assert (summary["n_subjects"] == len(TEST_IDS)).all()
     assert summary["dice"].between(0, 1).all()
 

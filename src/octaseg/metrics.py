@@ -117,9 +117,9 @@ def evaluate_files(
 
 
 def summarize(tables: Mapping[str, str | Path]) -> pd.DataFrame:
-    """Experiment name -> per-subject metrics CSV  =>  one row per experiment: n and means."""
+    """Method name -> per-subject metrics CSV  =>  one row per method: n and means."""
     rows = []
     for name, path in tables.items():
         df = pd.read_csv(path)
-        rows.append({"experiment": name, "n_subjects": len(df), **df[list(METRICS)].mean().to_dict()})
+        rows.append({"method": name, "n_subjects": len(df), **df[list(METRICS)].mean().to_dict()})
     return pd.DataFrame(rows)
