@@ -44,6 +44,11 @@ class PatchSampler:
             seed=seed,
         )
 
+    def reseed(self, seed: int) -> None:
+        """Restart the random stream: patches drawn after ``reseed(s)`` depend on s alone."""
+        self.rng = np.random.default_rng(seed)
+        self.transform.set_random_seed(seed)
+
     def batch(self, size: int) -> tuple[np.ndarray, np.ndarray]:
         """A batch: images float32 (size, C, P, P) and masks int64 (size, P, P)."""
         xs, ys = [], []

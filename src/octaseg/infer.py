@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from octaseg.losses import vessel_probability
+
 Predictor = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -55,7 +57,8 @@ def sliding_window(
 
 
 def model_predictor(model: torch.nn.Module, device: torch.device, amp: bool = False) -> Predictor:
-    """A predictor giving softmax class probabilities of a segmentation model in eval mode."""
+    """A predictor giving the vessel probability (B, 1, H, W) of a model in eval mode
+    (softmax of 2-class or sigmoid of 1-class logits)."""
 
     def predict(tiles: torch.Tensor) -> torch.Tensor:
         model.eval()
@@ -63,7 +66,7 @@ def model_predictor(model: torch.nn.Module, device: torch.device, amp: bool = Fa
             x = tiles.to(device)
             if device.type == "cpu" and amp:
                 x = x.contiguous(memory_format=torch.channels_last)
-            return torch.softmax(model(x).float(), dim=1)
+            return vessel_probability(model(x))[:, None]
 
     return predict
 
@@ -81,8 +84,7 @@ def predict_probability(
     device = device or torch.device("cpu")
     if image.ndim == 2:
         image = image[None]
-    probs = sliding_window(image, model_predictor(model, device, amp), window, stride, batch_size)
-    return probs[1]
+    return sliding_window(image, model_predictor(model, device, amp), window, stride, batch_size)[0]
 
 
 def predict_with_settings(

@@ -2,14 +2,23 @@
 
 ``fit`` is the loop, readable top to bottom: per epoch ``steps_per_epoch`` batches of
 augmented patches, then a sliding-window Dice on the validation images; the best epoch by
-validation Dice is kept in ``best.pt``, the latest in ``last.pt``; the learning rate is
-multiplied by ``lr_gamma`` every ``lr_step_epochs`` epochs (the original: 0.9 every 20);
-training stops early after ``patience`` epochs without improvement.
+validation Dice is kept in ``best.pt``, the latest in ``last.pt``; the learning rate
+follows a schedule (the original: x0.9 every 20 epochs); training stops early after
+``patience`` epochs without improvement.
+
+Reproducible and resumable: every epoch's random stream (patches, augmentation, torch)
+is seeded from (seed, epoch) alone, and ``last.pt`` is written after every epoch and on
+SIGTERM (what SLURM sends at walltime) after the step in flight. A run started again
+with the same settings continues from ``last.pt``, replaying the random stream up to the
+step it had reached, and ends where an uninterrupted run ends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -25,7 +34,11 @@ from octaseg.io import atomic_path, write_csv
 from octaseg.losses import build_loss
 from octaseg.models import build_model
 
-HISTORY_FIELDS = ["epoch", "loss", "val_dice", "lr", "seconds"]
+HISTORY_FIELDS = ["epoch", "loss", "val_dice", "lr", "seconds", "samples_per_s"]
+
+
+class Interrupted(RuntimeError):
+    """Training stopped by SIGTERM/SIGINT after saving its state to last.pt."""
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -54,6 +67,28 @@ def model_from_checkpoint(ckpt: Mapping[str, Any]) -> torch.nn.Module:
     return model
 
 
+def lr_factor(epoch: int, settings: Mapping[str, Any]) -> float:
+    """Learning-rate multiplier for a 0-based epoch: ``step`` (x lr_gamma every
+    lr_step_epochs), ``cosine`` (to 0 over all epochs) or ``poly`` ((1 - e/E) ** 0.9)."""
+    schedule, total = settings.get("lr_schedule", "step"), settings["epochs"]
+    if schedule == "step":
+        return settings["lr_gamma"] ** (epoch // settings["lr_step_epochs"])
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * epoch / total))
+    if schedule == "poly":
+        return (1 - epoch / total) ** 0.9
+    raise ValueError(f"unknown lr_schedule {schedule!r}; expected step, cosine or poly")
+
+
+def make_optimizer(model: torch.nn.Module, settings: Mapping[str, Any]) -> torch.optim.Optimizer:
+    name, decay = settings.get("optimizer", "adam"), settings.get("weight_decay", 0.0)
+    if name == "adam":
+        return torch.optim.Adam(model.parameters(), lr=settings["lr"], weight_decay=decay)
+    if name == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=decay)
+    raise ValueError(f"unknown optimizer {name!r}; expected adam or adamw")
+
+
 def validation_dice(
     model: torch.nn.Module,
     images: Sequence[np.ndarray],
@@ -69,6 +104,27 @@ def validation_dice(
     return float(np.mean(scores))
 
 
+class _StopFlag:
+    """Turns SIGTERM/SIGINT into a flag checked between steps, for the loop's lifetime."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopFlag:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(ValueError):  # not the main thread: signals stay as they are
+                self._previous[sig] = signal.signal(sig, self._set)
+        return self
+
+    def _set(self, signum: int, _frame: Any) -> None:
+        self.signal = signum
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
 def fit(
     train_images: Sequence[np.ndarray],
     train_masks: Sequence[np.ndarray],
@@ -78,95 +134,154 @@ def fit(
     out_dir: str | Path,
     log: Callable[[str], None] = print,
 ) -> list[dict[str, float]]:
-    """Train on normalized images (H, W) and bool masks (H, W); write best.pt, last.pt, history.csv.
+    """Train on normalized images (H, W) and bool masks (H, W); write best.pt, last.pt and
+    history.csv to ``out_dir``; resume from ``out_dir/last.pt`` if it holds an unfinished
+    run with the same settings. Returns the per-epoch history.
 
-    ``settings`` holds: model (dict with name and its parameters), loss, lr, lr_step_epochs,
-    lr_gamma, epochs, steps_per_epoch, batch_size, patch_size, patience, seed, amp, device,
-    window, stride, predict_batch_size. Returns the per-epoch history.
+    ``settings``: model (name and parameters), loss, optimizer, lr, weight_decay,
+    lr_schedule, lr_step_epochs, lr_gamma, epochs, steps_per_epoch, batch_size,
+    patch_size, patience, seed, amp, device, window, stride, predict_batch_size.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(settings["seed"])
     device = pick_device(settings.get("device", "auto"))
     amp = bool(settings["amp"])
+    amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    channels_last = amp and device.type == "cpu"
     model_spec = dict(settings["model"])
     model_spec.setdefault("in_channels", 1 if train_images[0].ndim == 2 else train_images[0].shape[-1])
+    torch.manual_seed(settings["seed"])
     spec = dict(model_spec)
     model = build_model(spec.pop("name"), **spec).to(device)
-    if amp and device.type == "cpu":
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)
     loss_fn = build_loss(settings["loss"])
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"])
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, settings["lr_step_epochs"], settings["lr_gamma"])
-    sampler = PatchSampler(train_images, train_masks, settings["patch_size"], seed=settings["seed"])
+    optimizer = make_optimizer(model, settings)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(e, settings))
     scaler = torch.amp.GradScaler("cuda", enabled=amp and device.type == "cuda")
-    amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    sampler = PatchSampler(train_images, train_masks, settings["patch_size"], seed=settings["seed"])
+    plain_settings = _plain(settings)
 
     history: list[dict[str, float]] = []
-    best, since_best = -math.inf, 0
+    best, since_best, start_epoch, start_step, epoch_losses = -math.inf, 0, 1, 0, []
+    last_path = out_dir / "last.pt"
+    if last_path.exists():
+        state = load_checkpoint(last_path, device)
+        if state.get("settings") != plain_settings or state.get("finished"):
+            log(f"{last_path}: from another run or finished; starting afresh")
+        else:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            scaler.load_state_dict(state["scaler"])
+            history, best, since_best = list(state["history"]), state["best_score"], state["since_best"]
+            start_epoch, start_step, epoch_losses = state["epoch"], state["step"], list(state["epoch_losses"])
+            if start_step >= settings["steps_per_epoch"]:  # saved at an epoch's end
+                start_epoch, start_step, epoch_losses = start_epoch + 1, 0, []
+            log(f"resuming from {last_path}: epoch {start_epoch}, step {start_step}")
+
+    def state_dict(epoch: int, step: int, finished: bool = False) -> dict[str, Any]:
+        return {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(),
+            "epoch": epoch,
+            "step": step,
+            "epoch_losses": list(epoch_losses),
+            "history": history,
+            "best_score": best,
+            "since_best": since_best,
+            "finished": finished,
+            "val_dice": history[-1]["val_dice"] if history else float("nan"),
+            "model_spec": model_spec,
+            "settings": plain_settings,
+            "octaseg_version": __version__,
+        }
+
     log(
         f"training {model_spec} on {device} (amp={amp}), "
         f"{len(train_images)} train / {len(val_images)} val images"
     )
-    for epoch in range(1, settings["epochs"] + 1):
-        start = time.perf_counter()
-        model.train()
-        losses = []
-        for _ in range(settings["steps_per_epoch"]):
-            x, y = sampler.batch(settings["batch_size"])
-            x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
-            if amp and device.type == "cpu":
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
-                loss = loss_fn(model(x), y)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"epoch {epoch}: loss is {loss.item()}; stopping instead of saving a broken model"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            losses.append(loss.item())
-        lr = optimizer.param_groups[0]["lr"]
-        scheduler.step()
-        val = validation_dice(model, val_images, val_masks, settings, device)
-        row = {
-            "epoch": epoch,
-            "loss": float(np.mean(losses)),
-            "val_dice": val,
-            "lr": lr,
-            "seconds": time.perf_counter() - start,
-        }
-        history.append(row)
-        improved = val > best
-        if improved:
-            best, since_best = val, 0
-        else:
-            since_best += 1
-        state = {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "epoch": epoch,
-            "best_score": best,
-            "val_dice": val,
-            "model_spec": model_spec,
-            "settings": _plain(settings),
-            "octaseg_version": __version__,
-        }
-        if improved:
-            save_checkpoint(out_dir / "best.pt", state)
-        save_checkpoint(out_dir / "last.pt", state)
-        write_csv(out_dir / "history.csv", history, HISTORY_FIELDS)
-        log(
-            f"epoch {epoch:3d}  loss {row['loss']:.4f}  val_dice {val:.4f}  lr {lr:.2e}  "
-            f"{row['seconds']:.1f}s{'  *best' if improved else ''}"
-        )
-        if since_best >= settings["patience"]:
-            log(f"early stop: no val_dice improvement for {since_best} epochs (best {best:.4f})")
-            break
+    steps = settings["steps_per_epoch"]
+    with _StopFlag() as stop:
+        for epoch in range(start_epoch, settings["epochs"] + 1):
+            if since_best >= settings["patience"]:
+                break
+            # the epoch's random stream depends on (seed, epoch) alone: resumable exactly
+            sampler.reseed(settings["seed"] * 100_003 + epoch)
+            torch.manual_seed(settings["seed"] * 100_003 + epoch)
+            for _ in range(start_step):  # replay the patches a resumed epoch already used
+                sampler.batch(settings["batch_size"])
+            start = time.perf_counter()
+            model.train()
+            bar = _progress(epoch, steps, start_step)
+            for step in range(start_step + 1, steps + 1):
+                x, y = sampler.batch(settings["batch_size"])
+                x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+                if channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
+                    loss = loss_fn(model(x), y)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"epoch {epoch} step {step}: loss is {loss.item()}; stopping rather than "
+                        "saving a broken model (lower lr, or check the input images)"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                epoch_losses.append(loss.item())
+                if bar is not None:
+                    bar.set_postfix(loss=f"{loss.item():.4f}")
+                    bar.update()
+                if stop.signal is not None:
+                    save_checkpoint(last_path, state_dict(epoch, step))
+                    name = signal.Signals(stop.signal).name
+                    log(f"{name} at epoch {epoch} step {step}: state saved to {last_path}")
+                    raise Interrupted(f"training stopped by {name}; run again to resume from {last_path}")
+            if bar is not None:
+                bar.close()
+            seconds = time.perf_counter() - start
+            lr = optimizer.param_groups[0]["lr"]
+            scheduler.step()
+            val = validation_dice(model, val_images, val_masks, settings, device)
+            improved = val > best
+            best, since_best = (val, 0) if improved else (best, since_best + 1)
+            history.append(
+                {
+                    "epoch": epoch,
+                    "loss": float(np.mean(epoch_losses)),
+                    "val_dice": val,
+                    "lr": lr,
+                    "seconds": seconds,
+                    "samples_per_s": (steps - start_step) * settings["batch_size"] / seconds,
+                }
+            )
+            start_step, epoch_losses = 0, []
+            done = epoch == settings["epochs"] or since_best >= settings["patience"]
+            if improved:
+                save_checkpoint(out_dir / "best.pt", state_dict(epoch, steps))
+            save_checkpoint(last_path, state_dict(epoch, steps, finished=done))
+            write_csv(out_dir / "history.csv", history, HISTORY_FIELDS)
+            row = history[-1]
+            log(
+                f"epoch {epoch:3d}  loss {row['loss']:.4f}  val_dice {val:.4f}  lr {lr:.2e}  "
+                f"{seconds:.1f}s ({row['samples_per_s']:.0f} samples/s){'  *best' if improved else ''}"
+            )
+            if since_best >= settings["patience"]:
+                log(f"early stop: no val_dice improvement for {since_best} epochs (best {best:.4f})")
     return history
+
+
+def _progress(epoch: int, steps: int, done: int):
+    """A progress bar with loss and speed on a terminal; None in logs (plain lines instead)."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=steps, initial=done, desc=f"epoch {epoch}", unit="batch", leave=False)
 
 
 def _plain(value: Any) -> Any:
