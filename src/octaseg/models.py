@@ -3,18 +3,27 @@
 ``build_model("unet", preset="seed")`` is the original study's 2D U-Net: 1 input channel,
 base 64, 4 down / 4 up, BatchNorm, ConvTranspose2d(k=4, s=2, p=1), 2 classes:
 39,398,274 parameters.
+
+``build_model("ipn", preset="seed")`` is its Image Projection Network (3D -> 2D): five
+projection-learning modules of three Conv3d(64, k=3) + ReLU and a max-pool along depth
+only (160 -> 32 -> 8 -> 4 -> 2 -> 1), then Conv3d(64 -> 2, k=3): 1,554,434 parameters for
+a 1 x 160 x 100 x 100 block.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "unet": {
         "seed": {"in_channels": 1, "num_classes": 2, "base": 64, "depth": 4, "up_kernel": 4},
+    },
+    "ipn": {
+        "seed": {"in_channels": 1, "num_classes": 2, "channels": 64, "pools": (5, 4, 2, 2, 2)},
     },
 }
 
@@ -87,7 +96,54 @@ class UNet(nn.Module):
         return self.head(x)
 
 
-MODELS = {"unet": UNet}
+class IPN(nn.Module):
+    """Image Projection Network: volume block (B, C, D, H, W) -> logits (B, K, H, W).
+
+    Each projection-learning module is ``convs`` Conv3d(k=3, padding=1) + ReLU followed by
+    a max-pool over depth only, by the module's factor in ``pools``; the depth D must equal
+    the product of ``pools`` (160 for the original 5 * 4 * 2 * 2 * 2), so that the last
+    module leaves one depth slice. H and W are free: the network is fully convolutional
+    in-plane.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 2,
+        channels: int = 64,
+        pools: tuple[int, ...] | list[int] = (5, 4, 2, 2, 2),
+        convs: int = 3,
+    ) -> None:
+        super().__init__()
+        if not pools or any(p < 1 for p in pools) or channels < 1 or convs < 1:
+            raise ValueError(f"bad IPN settings: channels={channels}, pools={pools}, convs={convs}")
+        self.pools = tuple(int(p) for p in pools)
+        blocks = []
+        cin = in_channels
+        for pool in self.pools:
+            layers: list[nn.Module] = []
+            for _ in range(convs):
+                layers += [nn.Conv3d(cin, channels, 3, padding=1), nn.ReLU(inplace=True)]
+                cin = channels
+            layers.append(nn.MaxPool3d((pool, 1, 1)))
+            blocks.append(nn.Sequential(*layers))
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Conv3d(channels, num_classes, 3, padding=1)
+
+    @property
+    def depth(self) -> int:
+        """The block depth the network takes: the product of its pooling factors."""
+        return int(np.prod(self.pools))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 5 or x.shape[2] != self.depth:
+            raise ValueError(
+                f"IPN with pools {self.pools} needs blocks (B, C, {self.depth}, H, W), got {tuple(x.shape)}"
+            )
+        return self.head(self.blocks(x))[:, :, 0]
+
+
+MODELS = {"unet": UNet, "ipn": IPN}
 
 
 def build_model(name: str, preset: str | None = None, **params: Any) -> nn.Module:
