@@ -1,0 +1,87 @@
+"""Benchmark: is patch sampling the bottleneck of training?
+
+    python bench/bench_train.py [--steps 15] [--base 64] [--threads 2]
+
+Side by side in one run, with the same model (the original base-64 U-Net by default),
+batch (32 patches of 64x64) and precision (bf16 autocast + channels_last on CPU):
+
+1. bare: forward + backward + optimizer step on one pre-made batch, repeated;
+2. loop: octaseg.train.fit, which draws every batch from the albumentations patch sampler
+   (timed over its training steps; its validation is excluded from the figure).
+
+Prints samples/s of both and their ratio; the target is a ratio of at least 0.90.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from octaseg.losses import build_loss
+from octaseg.models import build_model
+from octaseg.train import fit
+
+TARGET = 0.90
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=15)
+    parser.add_argument("--base", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=32)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    images = [rng.normal(size=(400, 400)).astype(np.float32) for _ in range(12)]
+    masks = [rng.random((400, 400)) < 0.09 for _ in range(12)]
+    settings = {
+        "model": {"name": "unet", "base": args.base, "depth": 4, "up_kernel": 4},
+        "loss": "ce", "optimizer": "adam", "weight_decay": 0.0, "lr": 1e-3, "lr_schedule": "step",
+        "lr_step_epochs": 20, "lr_gamma": 0.9, "epochs": 1, "steps_per_epoch": args.steps,
+        "batch_size": args.batch, "patch_size": 64, "patience": 5, "seed": 0, "amp": True,
+        "device": "cpu", "window": 64, "stride": 64, "predict_batch_size": 64,
+    }  # fmt: skip
+
+    # 1. bare forward + backward + step on one batch
+    model = build_model("unet", base=args.base, up_kernel=4).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = build_loss("ce")
+    x = torch.randn(args.batch, 1, 64, 64).contiguous(memory_format=torch.channels_last)
+    y = torch.from_numpy((rng.random((args.batch, 64, 64)) < 0.09).astype(np.int64))
+
+    def step() -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = loss_fn(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    model.train()
+    step()  # warm-up
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    bare = args.steps * args.batch / (time.perf_counter() - start)
+
+    # 2. the real loop, after one warm-up step as the bare loop had
+    with tempfile.TemporaryDirectory() as out:
+        fit(images, masks, images[:1], masks[:1], {**settings, "steps_per_epoch": 1}, out, log=lambda _: None)
+    with tempfile.TemporaryDirectory() as out:
+        history = fit(images, masks, images[:1], masks[:1], settings, out, log=lambda _: None)
+    loop = history[0]["samples_per_s"]
+
+    print(
+        f"U-Net base {args.base}, batch {args.batch} of 64x64, bf16 + channels_last, {args.threads} threads"
+    )
+    print(f"bare forward+backward+step : {bare:8.1f} samples/s")
+    print(f"training loop with sampling: {loop:8.1f} samples/s")
+    print(f"ratio loop / bare          : {loop / bare:8.3f}  (target >= {TARGET:.2f})")
+
+
+if __name__ == "__main__":
+    main()
