@@ -24,7 +24,8 @@ rule summarize:
     input:
         expand("results/{method}/metrics.csv", method=METHODS),
     output:
-        "results/summary.csv",
+        csv="results/summary.csv",
+        markdown="results/summary.md",
     log:
         "logs/summarize.log",
     conda:

@@ -11,6 +11,7 @@ rule train:
         best="results/{exp}/best.pt",
         last="results/{exp}/last.pt",
         history="results/{exp}/history.csv",
+        curve="results/{exp}/learning_curve.png",
     log:
         "logs/train/{exp}.log",
     conda:

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "tiny_config.yaml"
 IDS = range(10001, 10007)
 TEST_IDS = [10005, 10006]
-EXPERIMENTS = ["direct_ce", "equalized_ce"]
+EXPERIMENTS = ["direct_ce", "direct_iou", "equalized_ce"]
 METHODS = [*EXPERIMENTS, "frangi_otsu"]
 
 
@@ -52,7 +52,7 @@ def test_every_output_written(run):
         assert read_image(run / "results" / "equalized" / f"{i}.png").dtype == np.uint8
         assert (run / "logs" / "ingest" / f"{i}.log").is_file()
     for exp in EXPERIMENTS:
-        for name in ["best.pt", "last.pt", "history.csv"]:
+        for name in ["best.pt", "last.pt", "history.csv", "learning_curve.png"]:
             assert (run / "results" / exp / name).is_file()
         for i in TEST_IDS:
             mask = read_label(run / "results" / exp / "masks" / f"{i}.png")
@@ -74,6 +74,8 @@ def test_metrics_tables(run):
     assert summary["method"].tolist() == METHODS
     assert (summary["n_subjects"] == len(TEST_IDS)).all()
     assert summary["dice"].between(0, 1).all()
+    markdown = (run / "results" / "summary.md").read_text().splitlines()
+    assert markdown[0].startswith("| method") and len(markdown) == 2 + len(METHODS)
 
 
 @pytest.mark.workflow

@@ -6,6 +6,8 @@ from octaseg.metrics import summarize
 
 log = logs.to_file(snakemake.log[0])
 table = summarize(dict(zip(snakemake.params.methods, snakemake.input, strict=True)))
-with atomic_path(snakemake.output[0]) as tmp:
+with atomic_path(snakemake.output.csv) as tmp:
     table.to_csv(tmp, index=False, float_format="%.6f")
+with atomic_path(snakemake.output.markdown) as tmp:
+    tmp.write_text(table.to_markdown(index=False, floatfmt=".4f") + "\n")
 log.info("summary:\n%s", table.to_string(index=False))

@@ -8,6 +8,7 @@ from octaseg import logs
 from octaseg.enhance import normalize
 from octaseg.io import read_image, read_label
 from octaseg.train import fit
+from octaseg.viz import learning_curve
 
 log = logs.to_file(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
@@ -23,4 +24,5 @@ def load(images, labels):
 train_x, train_y = load(snakemake.input.train_images, snakemake.input.train_labels)
 val_x, val_y = load(snakemake.input.val_images, snakemake.input.val_labels)
 out_dir = Path(snakemake.output.best).parent
-fit(train_x, train_y, val_x, val_y, settings, out_dir, log=log.info)
+history = fit(train_x, train_y, val_x, val_y, settings, out_dir, log=log.info)
+learning_curve(snakemake.output.curve, history, snakemake.wildcards.exp)

@@ -55,3 +55,26 @@ def dataset_examples(
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, format=Path(path).suffix.lstrip(".") or "png")
     plt.close(fig)
+
+
+def learning_curve(path: str | Path, history: Sequence[dict[str, float]], title: str = "") -> None:
+    """Training loss and validation Dice per epoch (from history.csv rows), one PNG."""
+    if not history:
+        raise ValueError("learning_curve needs at least one epoch of history")
+    plt = _pyplot()
+    epochs = [int(row["epoch"]) for row in history]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(epochs, [float(row["loss"]) for row in history], color="tab:blue", label="training loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss", color="tab:blue")
+    right = ax.twinx()
+    right.plot(epochs, [float(row["val_dice"]) for row in history], color="tab:red", label="validation Dice")
+    right.set_ylabel("validation Dice", color="tab:red")
+    best = max(range(len(history)), key=lambda i: float(history[i]["val_dice"]))
+    right.axvline(epochs[best], color="tab:red", linestyle=":", linewidth=1)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
