@@ -21,6 +21,7 @@ import time
 import numpy as np
 import torch
 
+from octaseg.data import PatchSampler
 from octaseg.losses import build_loss
 from octaseg.models import build_model
 from octaseg.train import fit
@@ -70,9 +71,12 @@ def main() -> None:
 
     # 2. the real loop, after one warm-up step as the bare loop had
     with tempfile.TemporaryDirectory() as out:
-        fit(images, masks, images[:1], masks[:1], {**settings, "steps_per_epoch": 1}, out, log=lambda _: None)
+        warm = {**settings, "steps_per_epoch": 1}
+        fit(PatchSampler(images, masks, 64), images[:1], masks[:1], warm, out, log=lambda _: None)
     with tempfile.TemporaryDirectory() as out:
-        history = fit(images, masks, images[:1], masks[:1], settings, out, log=lambda _: None)
+        history = fit(
+            PatchSampler(images, masks, 64), images[:1], masks[:1], settings, out, log=lambda _: None
+        )
     loop = history[0]["samples_per_s"]
 
     print(

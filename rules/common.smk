@@ -1,5 +1,11 @@
 # Shared definitions: dataset location, subjects per split, experiment settings.
-from octaseg.config import dataset_root, expected_scans, experiment_settings, splits
+from octaseg.config import (
+    block_depth,
+    dataset_root,
+    expected_scans,
+    experiment_settings,
+    splits,
+)
 from octaseg.layout import bscan_dir, label_path
 
 DATA_ROOT = dataset_root(config)
@@ -17,6 +23,7 @@ ALL_IDS = sorted({i for ids in SPLITS.values() for i in ids})
 
 wildcard_constraints:
     id=r"\d+",
+    depth=r"\d+",
     exp="|".join(EXPERIMENTS),
     method="|".join(METHODS),
 
@@ -26,8 +33,12 @@ def settings(wildcards):
 
 
 def model_input(exp, subject_id):
-    """The en-face image an experiment reads for one subject."""
-    kind = experiment_settings(config, exp)["input"]
+    """What an experiment reads for one subject: an en-face image, or for a volume (IPN)
+    experiment the volume resampled to its block depth, in the label frame."""
+    settings = experiment_settings(config, exp)
+    kind = settings["input"]
+    if kind == "volume":
+        return f"results/volumes_d{block_depth(settings)}/{subject_id}.h5"
     folder = {"projection": "projections", "equalized": "equalized"}[kind]
     suffix = {"projection": "tif", "equalized": "png"}[kind]
     return f"results/{folder}/{subject_id}.{suffix}"

@@ -44,11 +44,16 @@ def test_discover(tmp_path):
 def test_experiment_settings_merge():
     config = {
         "train_defaults": {"lr": 0.1, "model": {"name": "unet", "base": 16}, "loss": {"ce": 1.0}},
-        "experiments": {"a": {"model": {"base": 64}, "loss": "dice"}, "b": None},
+        "experiments": {
+            "a": {"model": {"base": 64}, "loss": "dice"},
+            "b": None,
+            "ipn": {"model": {"name": "ipn", "channels": 8}},
+        },
     }
     a = experiment_settings(config, "a")
     assert a == {"lr": 0.1, "model": {"name": "unet", "base": 64}, "loss": "dice"}
     assert experiment_settings(config, "b") == config["train_defaults"]
+    assert experiment_settings(config, "ipn")["model"] == {"name": "ipn", "channels": 8}
     assert config["train_defaults"]["model"]["base"] == 16  # defaults untouched
     with pytest.raises(KeyError, match="'c'"):
         experiment_settings(config, "c")

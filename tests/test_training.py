@@ -63,14 +63,8 @@ def test_tiny_training_run_learns_and_checkpoints(tmp_path, rng):
         "stride": 16,
         "predict_batch_size": 16,
     }
-    history = fit(
-        [t[0] for t in train],
-        [t[1] for t in train],
-        [v[0] for v in val],
-        [v[1] for v in val],
-        settings,
-        tmp_path,
-    )
+    sampler = PatchSampler([t[0] for t in train], [t[1] for t in train], patch_size=32, seed=0)
+    history = fit(sampler, [v[0] for v in val], [v[1] for v in val], settings, tmp_path)
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]
     assert [h["lr"] for h in history] == [0.01, 0.01, 0.005, 0.005]
     assert history[-1]["loss"] < history[0]["loss"]
@@ -175,7 +169,7 @@ def test_nan_loss_stops_training(tmp_path):
     images, masks = data(1, 2)
     images[0][:] = np.nan
     with pytest.raises(FloatingPointError, match="loss is nan"):
-        fit(images, masks, images, masks, {**SETTINGS, "seed": 0}, tmp_path, log=lambda _: None)
+        fit(PatchSampler(images, masks, 32), images, masks, SETTINGS, tmp_path, log=lambda _: None)
     assert not (tmp_path / "best.pt").exists()
 
 
@@ -186,3 +180,63 @@ def test_ipn_parameter_count_and_shapes():
     assert small(torch.zeros(2, 1, 8, 20, 12)).shape == (2, 2, 20, 12)
     with pytest.raises(ValueError, match=r"needs blocks \(B, C, 8, H, W\)"):
         small(torch.zeros(2, 1, 10, 20, 12))
+
+
+# --------------------------------------------------------------------------- the volume route (IPN)
+
+
+def test_volume_route_blocks_match_the_projection(tmp_path, rng):
+    from octaseg.data import BlockSampler
+    from octaseg.io import read_blocks_volume, write_blocks_volume
+    from octaseg.projection import mean_projection, orient, resample_depth, volume_to_label_frame
+
+    volume = rng.integers(0, 50, (40, 24, 36), dtype=np.uint8)  # (scan, depth, x)
+    resampled = resample_depth(volume, 8)
+    assert resampled.shape == (40, 8, 36)
+    np.testing.assert_allclose(resampled[:, 0], volume[:, :3].mean(axis=1), rtol=1e-6)
+    assert resample_depth(volume, 7).shape == (40, 7, 36)  # not a divisor: area interpolation
+    frame = volume_to_label_frame(resampled, "flipud")
+    assert frame.shape == (40, 36, 8)
+    np.testing.assert_allclose(frame.mean(axis=2), orient(mean_projection(volume), "flipud"), rtol=1e-5)
+
+    write_blocks_volume(tmp_path / "v.h5", frame)
+    back, mean, std = read_blocks_volume(tmp_path / "v.h5")
+    assert std == pytest.approx(frame.std(), rel=1e-3)
+    np.testing.assert_allclose(back, frame, rtol=1e-3)
+    assert mean == pytest.approx(frame.mean(), rel=1e-4)
+
+    # a bimodal volume: columns of the mask are bright at every depth, the others dark
+    mask = rng.random((40, 36)) < 0.3
+    write_blocks_volume(tmp_path / "v.h5", np.where(mask[..., None], 40.0, 5.0) + rng.random((40, 36, 8)))
+    sampler = BlockSampler([str(tmp_path / "v.h5")], [mask], block=16, seed=1)
+    x, y = sampler.batch(6)
+    assert x.shape == (6, 1, 8, 16, 16) and y.shape == (6, 16, 16)
+    # image and mask turned together: bright columns are exactly the mask's pixels
+    np.testing.assert_array_equal(x[:, 0].mean(axis=1) > 0, y.astype(bool))
+    with pytest.raises(ValueError, match="smaller than block=64"):
+        BlockSampler([str(tmp_path / "v.h5")], [mask], block=64)
+
+
+def test_ipn_trains_and_predicts_a_whole_volume(tmp_path, rng):
+    from octaseg.data import BlockSampler
+    from octaseg.infer import predict_probability
+    from octaseg.io import write_blocks_volume
+
+    label = np.zeros((48, 48), bool)
+    label[:, 10:14] = label[30:34, :] = True
+    frame = rng.normal(1, 0.3, (48, 48, 8)).astype(np.float32)
+    frame[label, 3:5] += 3  # vessels at two depths of the block
+    write_blocks_volume(tmp_path / "v.h5", frame)
+    settings = {
+        "model": {"name": "ipn", "channels": 4, "pools": [4, 2]}, "loss": "ce", "lr": 0.01, "epochs": 3,
+        "steps_per_epoch": 10, "batch_size": 4, "patch_size": 24, "patience": 5, "seed": 0, "amp": True,
+        "device": "cpu", "window": 24, "stride": 12, "predict_batch_size": 8, "lr_step_epochs": 10,
+        "lr_gamma": 0.9,
+    }  # fmt: skip
+    sampler = BlockSampler([str(tmp_path / "v.h5")], [label], block=24, seed=0)
+    whole = np.moveaxis((frame - frame.mean()) / frame.std(), -1, 0)  # (depth, H, W)
+    history = fit(sampler, [whole], [label], settings, tmp_path / "out")
+    assert max(h["val_dice"] for h in history) > 0.5
+    model = model_from_checkpoint(load_checkpoint(tmp_path / "out" / "best.pt"))
+    prob = predict_probability(model, whole, window=24, stride=12)
+    assert prob.shape == (48, 48)

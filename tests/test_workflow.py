@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "tiny_config.yaml"
 IDS = range(10001, 10007)
 TEST_IDS = [10005, 10006]
-EXPERIMENTS = ["direct_ce", "direct_iou", "equalized_ce"]
+EXPERIMENTS = ["direct_ce", "direct_iou", "equalized_ce", "ipn"]
 METHODS = [*EXPERIMENTS, "frangi_otsu"]
 
 
@@ -51,6 +51,8 @@ def test_every_output_written(run):
         assert projection.shape == (64, 64) and projection.dtype == np.float32
         assert read_image(run / "results" / "equalized" / f"{i}.png").dtype == np.uint8
         assert (run / "logs" / "ingest" / f"{i}.log").is_file()
+        with h5py.File(run / "results" / "volumes_d16" / f"{i}.h5") as f:  # the IPN's blocks
+            assert f["blocks"].shape == (64, 64, 16)
     for exp in EXPERIMENTS:
         for name in ["best.pt", "last.pt", "history.csv", "learning_curve.png"]:
             assert (run / "results" / exp / name).is_file()

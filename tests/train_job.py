@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import torch
 
+from octaseg.data import PatchSampler
 from octaseg.train import Interrupted, fit
 
 SETTINGS = {
@@ -60,7 +61,8 @@ if __name__ == "__main__":
             time.sleep(0.5)  # leave time for a signal between epochs
 
     try:
-        fit(*train, *val, SETTINGS, sys.argv[1], log=log)
+        sampler = PatchSampler(*train, SETTINGS["patch_size"], seed=SETTINGS["seed"])
+        fit(sampler, *val, SETTINGS, sys.argv[1], log=log)
     except Interrupted as err:
         print(err, flush=True)
         sys.exit(143)

@@ -2,27 +2,32 @@
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from octaseg import logs
+from octaseg.data import BlockSampler, PatchSampler
 from octaseg.enhance import normalize
-from octaseg.io import read_image, read_label
+from octaseg.io import read_blocks_volume, read_image, read_label
 from octaseg.train import fit
 from octaseg.viz import learning_curve
 
 log = logs.to_file(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 settings = snakemake.params.settings
-
-
-def load(images, labels):
-    xs = [normalize(read_image(p), settings["normalize"]) for p in images]
-    ys = [read_label(p, x.shape) for p, x in zip(labels, xs, strict=True)]
-    return xs, ys
-
-
-train_x, train_y = load(snakemake.input.train_images, snakemake.input.train_labels)
-val_x, val_y = load(snakemake.input.val_images, snakemake.input.val_labels)
+inputs = snakemake.input
+val_y = [read_label(p) for p in inputs.val_labels]
+train_y = [read_label(p) for p in inputs.train_labels]
+if settings["input"] == "volume":  # 3D -> 2D: blocks read from HDF5, whole volumes to validate
+    sampler = BlockSampler(inputs.train_images, train_y, settings["patch_size"], seed=settings["seed"])
+    val_x = []
+    for path in inputs.val_images:
+        volume, mean, std = read_blocks_volume(path)
+        val_x.append(np.moveaxis((volume - mean) / (std or 1.0), -1, 0))
+else:
+    train_x = [normalize(read_image(p), settings["normalize"]) for p in inputs.train_images]
+    sampler = PatchSampler(train_x, train_y, settings["patch_size"], seed=settings["seed"])
+    val_x = [normalize(read_image(p), settings["normalize"]) for p in inputs.val_images]
 out_dir = Path(snakemake.output.best).parent
-history = fit(train_x, train_y, val_x, val_y, settings, out_dir, log=log.info)
+history = fit(sampler, val_x, val_y, settings, out_dir, log=log.info)
 learning_curve(snakemake.output.curve, history, snakemake.wildcards.exp)

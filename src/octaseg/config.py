@@ -12,19 +12,26 @@ from typing import Any
 from octaseg.layout import FOV_GEOMETRY, assign_splits, discover_subjects, parse_ids
 
 SYNTHETIC_ROOT = "resources/synthetic"
+#: Depth pooling of the original IPN: 160 -> 32 -> 8 -> 4 -> 2 -> 1.
+IPN_SEED_POOLS = (5, 4, 2, 2, 2)
 
 
 def experiment_settings(config: Mapping[str, Any], name: str) -> dict[str, Any]:
-    """train_defaults overridden by experiment ``name``; nested mappings merge one level deep."""
+    """train_defaults overridden by experiment ``name``; nested mappings merge one level
+    deep, except that a model of another name (ipn instead of unet) replaces the default."""
     experiments = config["experiments"]
     if name not in experiments:
         raise KeyError(f"unknown experiment {name!r}; configured: {sorted(experiments)}")
     settings = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in config["train_defaults"].items()}
+    default_model = settings["model"].get("name")
     for key, value in (experiments[name] or {}).items():
-        if isinstance(value, Mapping) and isinstance(settings.get(key), dict) and key != "loss":
+        merge = isinstance(value, Mapping) and isinstance(settings.get(key), dict) and key != "loss"
+        if key == "model" and value.get("name", default_model) != default_model:
+            merge = False  # a model of another kind replaces the default whole
+        if merge:
             settings[key].update(value)
         else:
-            settings[key] = value
+            settings[key] = dict(value) if isinstance(value, Mapping) else value
     return settings
 
 
@@ -60,3 +67,16 @@ def splits(config: Mapping[str, Any]) -> dict[str, list[int]]:
         if not ids:
             raise ValueError(f"split {name!r} has no subjects {where}; check the split ranges")
     return result
+
+
+def block_depth(settings: Mapping[str, Any]) -> int:
+    """Depth rows a volume-input (IPN) experiment's blocks have: the product of its
+    depth pools (160 for the original network)."""
+    model = settings["model"]
+    pools = model.get("pools") or (IPN_SEED_POOLS if model.get("preset") == "seed" else None)
+    if model["name"] != "ipn" or not pools:
+        raise ValueError(f"input 'volume' needs model ipn with preset seed or pools, got {dict(model)}")
+    depth = 1
+    for pool in pools:
+        depth *= int(pool)
+    return depth

@@ -31,6 +31,7 @@ class PatchSampler:
             if min(mask.shape) < patch_size:
                 raise ValueError(f"image {i} of shape {mask.shape} is smaller than patch_size={patch_size}")
         self.images = [np.asarray(im, np.float32) for im in images]
+        self.channels = 1 if self.images[0].ndim == 2 else self.images[0].shape[-1]
         self.masks = [np.asarray(m, np.uint8) for m in masks]
         self.patch_size = patch_size
         self.rng = np.random.default_rng(seed)
@@ -56,5 +57,54 @@ class PatchSampler:
             out = self.transform(image=self.images[i], mask=self.masks[i])
             image = out["image"]
             xs.append(image[None] if image.ndim == 2 else np.moveaxis(image, -1, 0))
+            ys.append(out["mask"])
+        return np.stack(xs), np.stack(ys).astype(np.int64)
+
+
+class BlockSampler:
+    """Draws batches of random volume blocks for 3D -> 2D models (IPN) from HDF5 files.
+
+    Each file holds a label-frame volume (H, W, depth) (io.write_blocks_volume); a block
+    of ``block`` x ``block`` columns of full depth is read from the file alone (the volume
+    is never loaded whole), normalized by the volume's mean and standard deviation, and
+    turned by the same random rot90/flips as its mask. Deterministic for a given seed.
+    """
+
+    def __init__(self, paths: Sequence[str], masks: Sequence[np.ndarray], block: int, seed: int = 0) -> None:
+        import h5py
+
+        from octaseg.io import BLOCKS_DATASET
+
+        if not paths or len(paths) != len(masks):
+            raise ValueError(f"need as many masks as volumes (>0), got {len(paths)} and {len(masks)}")
+        self.datasets = [h5py.File(p, "r")[BLOCKS_DATASET] for p in paths]
+        for path, ds, mask in zip(paths, self.datasets, masks, strict=True):
+            if ds.shape[:2] != mask.shape:
+                raise ValueError(f"{path}: volume of {ds.shape[:2]} columns but its mask is {mask.shape}")
+            if min(mask.shape) < block:
+                raise ValueError(f"{path}: volume of {ds.shape[:2]} columns is smaller than block={block}")
+        self.stats = [(float(ds.attrs["mean"]), float(ds.attrs["std"]) or 1.0) for ds in self.datasets]
+        self.masks = [np.asarray(m, np.uint8) for m in masks]
+        self.block = block
+        self.channels = 1  # one volume channel; depth is the block's third dimension
+        self.transform = A.Compose([A.RandomRotate90(), A.HorizontalFlip(), A.VerticalFlip()], seed=seed)
+        self.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
+        """Restart the random stream: blocks drawn after ``reseed(s)`` depend on s alone."""
+        self.rng = np.random.default_rng(seed)
+        self.transform.set_random_seed(seed)
+
+    def batch(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """A batch: blocks float32 (size, 1, depth, B, B) and masks int64 (size, B, B)."""
+        xs, ys = [], []
+        b = self.block
+        for i in self.rng.integers(len(self.datasets), size=size):
+            h, w = self.masks[i].shape
+            r, c = int(self.rng.integers(h - b + 1)), int(self.rng.integers(w - b + 1))
+            mean, std = self.stats[i]
+            block = (self.datasets[i][r : r + b, c : c + b, :].astype(np.float32) - mean) / std
+            out = self.transform(image=block, mask=self.masks[i][r : r + b, c : c + b])
+            xs.append(np.moveaxis(out["image"], -1, 0)[None])
             ys.append(out["mask"])
         return np.stack(xs), np.stack(ys).astype(np.int64)

@@ -206,6 +206,36 @@ def read_volume(path: str | Path) -> np.ndarray:
         return ds[()]
 
 
+BLOCKS_DATASET = "blocks"
+
+
+def write_blocks_volume(path: str | Path, volume: np.ndarray, attrs: Mapping[str, Any] | None = None) -> None:
+    """Write a label-frame volume (H, W, depth) for block sampling: float16, chunked in
+    32 x 32 columns of full depth so that a block read touches only its own chunks. Its
+    mean and standard deviation are stored as attributes for normalization."""
+    if volume.ndim != 3:
+        raise ValueError(f"expected a volume (H, W, depth), got shape {volume.shape}")
+    chunks = (min(32, volume.shape[0]), min(32, volume.shape[1]), volume.shape[2])
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        ds = f.create_dataset(BLOCKS_DATASET, data=volume.astype(np.float16), chunks=chunks)
+        ds.attrs["axes"] = "row,col,depth (label frame)"
+        ds.attrs["mean"] = float(volume.mean(dtype=np.float64))
+        ds.attrs["std"] = float(volume.std(dtype=np.float64))
+        ds.attrs["octaseg_version"] = __version__
+        for key, value in (attrs or {}).items():
+            ds.attrs[key] = value
+
+
+def read_blocks_volume(path: str | Path) -> tuple[np.ndarray, float, float]:
+    """The whole label-frame volume (H, W, depth) as float32, with its mean and std."""
+    path = Path(path)
+    with h5py.File(path, "r") as f:
+        if BLOCKS_DATASET not in f:
+            raise InputError(f"{path}: expected an HDF5 dataset {BLOCKS_DATASET!r}, found {list(f)}")
+        ds = f[BLOCKS_DATASET]
+        return ds[()].astype(np.float32), float(ds.attrs["mean"]), float(ds.attrs["std"])
+
+
 # --------------------------------------------------------------------------- 2D images
 
 

@@ -18,12 +18,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from octaseg.config import IPN_SEED_POOLS
+
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "unet": {
         "seed": {"in_channels": 1, "num_classes": 2, "base": 64, "depth": 4, "up_kernel": 4},
     },
     "ipn": {
-        "seed": {"in_channels": 1, "num_classes": 2, "channels": 64, "pools": (5, 4, 2, 2, 2)},
+        "seed": {"in_channels": 1, "num_classes": 2, "channels": 64, "pools": IPN_SEED_POOLS},
     },
 }
 
@@ -105,6 +107,9 @@ class IPN(nn.Module):
     module leaves one depth slice. H and W are free: the network is fully convolutional
     in-plane.
     """
+
+    #: takes volume blocks (B, C, D, H, W), not images
+    volumetric = True
 
     def __init__(
         self,

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 #: The eight symmetries of the square, by name: each maps P[scan, x] to the label frame.
+#: They act on the first two axes, so a volume (scan, x, depth) turns slice by slice.
 TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "identity": lambda a: a,
     "flipud": np.flipud,
@@ -21,21 +22,22 @@ TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "rot90": lambda a: np.rot90(a, 1),
     "rot180": lambda a: np.rot90(a, 2),
     "rot270": lambda a: np.rot90(a, 3),
-    "transpose": lambda a: a.T,
-    "antitranspose": lambda a: np.rot90(a, 2).T,
+    "transpose": lambda a: np.swapaxes(a, 0, 1),
+    "antitranspose": lambda a: np.swapaxes(np.rot90(a, 2), 0, 1),
 }
 
 
 def orient(image: np.ndarray, transform: str) -> np.ndarray:
-    """Apply the named transform to a 2D image (H, W) and return a contiguous copy."""
+    """Apply the named transform to the first two axes of an image (H, W) or stack
+    (H, W, C) and return a contiguous copy."""
     try:
         fn = TRANSFORMS[transform]
     except KeyError:
         raise ValueError(
             f"unknown orientation transform {transform!r}; expected one of {sorted(TRANSFORMS)}"
         ) from None
-    if image.ndim != 2:
-        raise ValueError(f"orient expects a 2D image, got shape {image.shape}")
+    if image.ndim not in (2, 3):
+        raise ValueError(f"orient expects an image (H, W) or (H, W, C), got shape {image.shape}")
     return np.ascontiguousarray(fn(image))
 
 
@@ -44,3 +46,26 @@ def mean_projection(volume: np.ndarray) -> np.ndarray:
     if volume.ndim != 3:
         raise ValueError(f"expected a volume shaped (scan, depth, x), got shape {volume.shape}")
     return volume.mean(axis=1, dtype=np.float32)
+
+
+def resample_depth(volume: np.ndarray, depth: int) -> np.ndarray:
+    """Resample a volume (scan, depth, x) along depth to ``depth`` rows by area averaging
+    -> float32 (scan, depth, x). 640 -> 160 averages bins of 4 rows, as IPN-V2 does."""
+    if volume.ndim != 3:
+        raise ValueError(f"expected a volume shaped (scan, depth, x), got shape {volume.shape}")
+    scans, rows, width = volume.shape
+    if depth < 1 or depth > rows:
+        raise ValueError(f"cannot resample {rows} depth rows to {depth}")
+    if rows % depth == 0:
+        return volume.reshape(scans, depth, rows // depth, width).mean(axis=2, dtype=np.float32)
+    import cv2
+
+    return np.stack(
+        [cv2.resize(b.astype(np.float32), (width, depth), interpolation=cv2.INTER_AREA) for b in volume]
+    )
+
+
+def volume_to_label_frame(volume: np.ndarray, transform: str) -> np.ndarray:
+    """A volume (scan, depth, x) as (H, W, depth) in the label frame: every depth slice
+    oriented like the mean projection, depth last (an image with depth channels)."""
+    return orient(np.moveaxis(volume, 1, 2), transform)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from octaseg import __version__, metrics
-from octaseg.data import PatchSampler
+from octaseg.data import BlockSampler, PatchSampler
 from octaseg.infer import predict_with_settings
 from octaseg.io import atomic_path, write_csv
 from octaseg.losses import build_loss
@@ -126,17 +126,17 @@ class _StopFlag:
 
 
 def fit(
-    train_images: Sequence[np.ndarray],
-    train_masks: Sequence[np.ndarray],
+    sampler: PatchSampler | BlockSampler,
     val_images: Sequence[np.ndarray],
     val_masks: Sequence[np.ndarray],
     settings: Mapping[str, Any],
     out_dir: str | Path,
     log: Callable[[str], None] = print,
 ) -> list[dict[str, float]]:
-    """Train on normalized images (H, W) and bool masks (H, W); write best.pt, last.pt and
-    history.csv to ``out_dir``; resume from ``out_dir/last.pt`` if it holds an unfinished
-    run with the same settings. Returns the per-epoch history.
+    """Train on batches from ``sampler``, validate on whole normalized images (H, W) or
+    (C, H, W) (volumes (D, H, W) for IPN) against bool masks (H, W); write best.pt, last.pt
+    and history.csv to ``out_dir``; resume from ``out_dir/last.pt`` if it holds an
+    unfinished run with the same settings. Returns the per-epoch history.
 
     ``settings``: model (name and parameters), loss, optimizer, lr, weight_decay,
     lr_schedule, lr_step_epochs, lr_gamma, epochs, steps_per_epoch, batch_size,
@@ -147,19 +147,18 @@ def fit(
     device = pick_device(settings.get("device", "auto"))
     amp = bool(settings["amp"])
     amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-    channels_last = amp and device.type == "cpu"
     model_spec = dict(settings["model"])
-    model_spec.setdefault("in_channels", 1 if train_images[0].ndim == 2 else train_images[0].shape[-1])
+    model_spec.setdefault("in_channels", sampler.channels)
     torch.manual_seed(settings["seed"])
     spec = dict(model_spec)
     model = build_model(spec.pop("name"), **spec).to(device)
+    channels_last = amp and device.type == "cpu" and not getattr(model, "volumetric", False)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     loss_fn = build_loss(settings["loss"])
     optimizer = make_optimizer(model, settings)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(e, settings))
     scaler = torch.amp.GradScaler("cuda", enabled=amp and device.type == "cuda")
-    sampler = PatchSampler(train_images, train_masks, settings["patch_size"], seed=settings["seed"])
     plain_settings = _plain(settings)
 
     history: list[dict[str, float]] = []
@@ -201,7 +200,7 @@ def fit(
 
     log(
         f"training {model_spec} on {device} (amp={amp}), "
-        f"{len(train_images)} train / {len(val_images)} val images"
+        f"{len(sampler.masks)} train / {len(val_images)} val subjects"
     )
     steps = settings["steps_per_epoch"]
     with _StopFlag() as stop:
