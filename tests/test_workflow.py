@@ -24,9 +24,9 @@ EXPERIMENTS = ["direct_ce", "direct_iou", "equalized_ce", "ipn"]
 METHODS = [*EXPERIMENTS, "frangi_otsu"]
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args: str, configs: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
-    cmd += ["--directory", str(workdir), "--configfile", str(TINY), "--cores", "2", *args]
+    cmd += ["--directory", str(workdir), "--configfile", str(TINY), *map(str, configs), "--cores", "2", *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
 
@@ -95,3 +95,25 @@ def test_second_run_has_nothing_to_do(run):
     again = snakemake(run, "--dry-run")
     assert again.returncode == 0, again.stderr[-3000:]
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+@pytest.mark.workflow
+def test_changing_one_experiment_retrains_only_it(run, tmp_path):
+    (tmp_path / "change.yaml").write_text("experiments:\n  direct_iou:\n    lr: 0.002\n")
+    changed = snakemake(run, "--dry-run", configs=(tmp_path / "change.yaml",))
+    assert changed.returncode == 0, changed.stderr[-3000:]
+    stats = _job_counts(changed.stdout)
+    assert stats.get("train") == 1 and stats.get("evaluate") == 1, stats
+    assert "exp=direct_iou" in changed.stdout and "exp=direct_ce" not in changed.stdout
+
+
+def _job_counts(dry_run_output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run: rule -> number of jobs."""
+    lines = dry_run_output.split("Job stats:")[1].splitlines()[3:]
+    counts = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
