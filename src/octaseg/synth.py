@@ -62,6 +62,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from octaseg.io import write_image
 from octaseg.layout import FOV_GEOMETRY
 from octaseg.projection import orient
 
@@ -1536,19 +1537,6 @@ def _write_bscans(folder: Path, volume: np.ndarray) -> None:
                 shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _write_image(path: Path, image: np.ndarray) -> None:
-    """Write one image under a temporary name and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")  # cv2 needs the suffix
-    try:
-        if not cv2.imwrite(str(tmp), image):
-            raise OSError(f"cv2.imwrite failed for {tmp}")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def write_subject(
     root: str | Path, subject: SyntheticSubject, fov: str = "6mm", orientation: str = "flipud"
 ) -> None:
@@ -1583,6 +1571,6 @@ def write_subject(
         _write_bscans(root / f"OCTA_{fov}" / "OCT" / str(sid), subject.oct)
     for name, m in masks.items():
         if m is not None:
-            _write_image(root / "Label" / name / f"{sid}.bmp", orient(m, orientation))
+            write_image(root / "Label" / name / f"{sid}.bmp", orient(m, orientation))
     _write_bscans(root / f"OCTA_{fov}" / "OCTA" / str(sid), octa)
-    _write_image(root / "Label" / "GT_LargeVessel" / f"{sid}.bmp", oriented)
+    write_image(root / "Label" / "GT_LargeVessel" / f"{sid}.bmp", oriented)
