@@ -120,12 +120,18 @@ def test_two_runs_are_identical(uninterrupted, tmp_path):
     _same_run(uninterrupted, tmp_path)
 
 
-def test_sigkill_then_rerun_resumes_to_the_same_result(uninterrupted, tmp_path):
-    job = _job(tmp_path, "slow")
+def _slow_job_past_epoch_1(out: Path, pause: float) -> subprocess.Popen:
+    """A slow training job, returned ``pause`` seconds after its first last.pt appeared."""
+    job = _job(out, "slow")
     deadline = time.time() + 60
-    while not (tmp_path / "last.pt").exists() and time.time() < deadline:
+    while not (out / "last.pt").exists() and time.time() < deadline:
         time.sleep(0.05)
-    time.sleep(0.3)  # somewhere in epoch 2
+    time.sleep(pause)
+    return job
+
+
+def test_sigkill_then_rerun_resumes_to_the_same_result(uninterrupted, tmp_path):
+    job = _slow_job_past_epoch_1(tmp_path, 0.3)  # somewhere in epoch 2
     job.send_signal(signal.SIGKILL)
     job.wait(30)
     assert load_checkpoint(tmp_path / "last.pt")["epoch"] < 4
@@ -136,11 +142,7 @@ def test_sigkill_then_rerun_resumes_to_the_same_result(uninterrupted, tmp_path):
 
 
 def test_sigterm_saves_mid_epoch_and_resumes_to_the_same_result(uninterrupted, tmp_path):
-    job = _job(tmp_path, "slow")
-    deadline = time.time() + 60
-    while not (tmp_path / "last.pt").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.6)  # past the pause after epoch 1: inside epoch 2
+    job = _slow_job_past_epoch_1(tmp_path, 0.6)  # past the pause after epoch 1: inside epoch 2
     job.send_signal(signal.SIGTERM)
     output = job.communicate(timeout=60)[0]
     assert job.returncode == 143, output
