@@ -35,10 +35,10 @@ def settings(wildcards):
 def model_input(exp, subject_id):
     """What an experiment reads for one subject: an en-face image, or for a volume (IPN)
     experiment the volume resampled to its block depth, in the label frame."""
-    settings = experiment_settings(config, exp)
-    kind = settings["input"]
+    exp_settings = experiment_settings(config, exp)
+    kind = exp_settings["input"]
     if kind == "volume":
-        return f"results/volumes_d{block_depth(settings)}/{subject_id}.h5"
+        return f"results/volumes_d{block_depth(exp_settings)}/{subject_id}.h5"
     folder = {"projection": "projections", "equalized": "equalized"}[kind]
     suffix = {"projection": "tif", "equalized": "png"}[kind]
     return f"results/{folder}/{subject_id}.{suffix}"

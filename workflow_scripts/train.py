@@ -16,18 +16,20 @@ log = logs.to_file(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 settings = snakemake.params.settings
 inputs = snakemake.input
-val_y = [read_label(p) for p in inputs.val_labels]
-train_y = [read_label(p) for p in inputs.train_labels]
 if settings["input"] == "volume":  # 3D -> 2D: blocks read from HDF5, whole volumes to validate
+    train_y = [read_label(p) for p in inputs.train_labels]  # BlockSampler checks their shapes
     sampler = BlockSampler(inputs.train_images, train_y, settings["patch_size"], seed=settings["seed"])
-    val_x = []
-    for path in inputs.val_images:
+    val_x, val_y = [], []
+    for path, label in zip(inputs.val_images, inputs.val_labels, strict=True):
         volume, mean, std = read_blocks_volume(path)
         val_x.append(np.moveaxis((volume - mean) / (std or 1.0), -1, 0))
+        val_y.append(read_label(label, volume.shape[:2]))
 else:
     train_x = [normalize(read_image(p), settings["normalize"]) for p in inputs.train_images]
+    train_y = [read_label(p, x.shape) for p, x in zip(inputs.train_labels, train_x, strict=True)]
     sampler = PatchSampler(train_x, train_y, settings["patch_size"], seed=settings["seed"])
     val_x = [normalize(read_image(p), settings["normalize"]) for p in inputs.val_images]
+    val_y = [read_label(p, x.shape) for p, x in zip(inputs.val_labels, val_x, strict=True)]
 out_dir = Path(snakemake.output.best).parent
 history = fit(sampler, val_x, val_y, settings, out_dir, log=log.info)
 learning_curve(snakemake.output.curve, history, snakemake.wildcards.exp)
