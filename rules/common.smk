@@ -19,11 +19,14 @@ EXPERIMENTS = sorted(config["experiments"])
 BASELINES = ["frangi_otsu"] if config["baseline"] else []
 METHODS = EXPERIMENTS + BASELINES
 ALL_IDS = sorted({i for ids in SPLITS.values() for i in ids})
+# Where each modality's ingested volumes are (dataset "octa" or "oct" inside).
+VOLUME_FOLDER = {"octa": "volumes", "oct": "volumes_oct"}
 
 
 wildcard_constraints:
     id=r"\d+",
     depth=r"\d+",
+    modality="octa|oct",
     exp="|".join(EXPERIMENTS),
     method="|".join(METHODS),
 
@@ -33,20 +36,24 @@ def settings(wildcards):
 
 
 def model_input(exp, subject_id):
-    """What an experiment reads for one subject: an en-face image, or for a volume (IPN)
-    experiment the volume resampled to its block depth, in the label frame."""
+    """The files an experiment reads for one subject: an en-face image, or for a volume
+    (IPN) experiment one volume per modality (channel), resampled to its block depth and
+    in the label frame."""
     exp_settings = experiment_settings(config, exp)
     kind = exp_settings["input"]
     if kind == "volume":
-        return f"results/volumes_d{block_depth(exp_settings)}/{subject_id}.h5"
+        depth = block_depth(exp_settings)
+        return [
+            f"results/{m}_d{depth}/{subject_id}.h5" for m in exp_settings["modalities"]
+        ]
     folder = {"projection": "projections", "equalized": "equalized"}[kind]
     suffix = {"projection": "tif", "equalized": "png"}[kind]
-    return f"results/{folder}/{subject_id}.{suffix}"
+    return [f"results/{folder}/{subject_id}.{suffix}"]
 
 
 def split_inputs(split):
     def inputs(wildcards):
-        return [model_input(wildcards.exp, i) for i in SPLITS[split]]
+        return [f for i in SPLITS[split] for f in model_input(wildcards.exp, i)]
 
     return inputs
 

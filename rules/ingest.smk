@@ -1,4 +1,5 @@
-# One subject's B-scan folder -> one HDF5 volume (scan, depth, x).
+# One subject's B-scan folder -> one HDF5 volume (scan, depth, x). OCTA always; OCT only
+# when an experiment reads it.
 
 
 rule ingest:
@@ -13,5 +14,18 @@ rule ingest:
     threads: 1
     params:
         expect_scans=EXPECT_SCANS,
+        dataset="octa",
     script:
         "../workflow_scripts/ingest.py"
+
+
+use rule ingest as ingest_oct with:
+    input:
+        bscans=lambda wc: str(bscan_dir(DATA_ROOT, FOV, wc.id, "OCT")),
+    output:
+        "results/volumes_oct/{id}.h5",
+    log:
+        "logs/ingest_oct/{id}.log",
+    params:
+        expect_scans=EXPECT_SCANS,
+        dataset="oct",

@@ -1,13 +1,14 @@
-# Volume -> depth-resampled volume in the label frame, for 3D -> 2D (IPN) experiments.
+# Volume -> depth-resampled volume in the label frame, for 3D -> 2D (IPN) experiments:
+# results/octa_d<D>/ from the OCTA volumes, results/oct_d<D>/ from the OCT volumes.
 
 
 rule resample:
     input:
-        "results/volumes/{id}.h5",
+        lambda wc: f"results/{VOLUME_FOLDER[wc.modality]}/{wc.id}.h5",
     output:
-        "results/volumes_d{depth}/{id}.h5",
+        "results/{modality}_d{depth}/{id}.h5",
     log:
-        "logs/resample/d{depth}/{id}.log",
+        "logs/resample/{modality}_d{depth}/{id}.log",
     conda:
         "../envs/octaseg.yaml"
     threads: 1

@@ -8,6 +8,7 @@ if SYNTHETIC:
     rule synthesize:
         output:
             bscans=directory(f"{DATA_ROOT}/OCTA_{FOV}/OCTA/{{id}}"),
+            oct=directory(f"{DATA_ROOT}/OCTA_{FOV}/OCT/{{id}}"),
             label=f"{DATA_ROOT}/Label/GT_LargeVessel/{{id}}.bmp",
         log:
             "logs/synthesize/{id}.log",

@@ -188,7 +188,7 @@ def test_ipn_parameter_count_and_shapes():
 
 
 def test_volume_route_blocks_match_the_projection(tmp_path, rng):
-    from octaseg.data import BlockSampler
+    from octaseg.data import BlockSampler, load_volume_channels
     from octaseg.io import read_blocks_volume, write_blocks_volume
     from octaseg.projection import mean_projection, orient, resample_depth, volume_to_label_frame
 
@@ -210,13 +210,19 @@ def test_volume_route_blocks_match_the_projection(tmp_path, rng):
     # a bimodal volume: columns of the mask are bright at every depth, the others dark
     mask = rng.random((40, 36)) < 0.3
     write_blocks_volume(tmp_path / "v.h5", np.where(mask[..., None], 40.0, 5.0) + rng.random((40, 36, 8)))
-    sampler = BlockSampler([str(tmp_path / "v.h5")], [mask], block=16, seed=1)
+    # a second channel, dark where the first is bright (an OCT shadow under vessels)
+    write_blocks_volume(tmp_path / "w.h5", np.where(mask[..., None], 5.0, 40.0) + rng.random((40, 36, 8)))
+    sampler = BlockSampler([[str(tmp_path / "v.h5"), str(tmp_path / "w.h5")]], [mask], block=16, seed=1)
     x, y = sampler.batch(6)
-    assert x.shape == (6, 1, 8, 16, 16) and y.shape == (6, 16, 16)
-    # image and mask turned together: bright columns are exactly the mask's pixels
+    assert x.shape == (6, 2, 8, 16, 16) and y.shape == (6, 16, 16)
+    # channels and mask turned together: bright (channel 0) / dark (channel 1) columns are the mask
     np.testing.assert_array_equal(x[:, 0].mean(axis=1) > 0, y.astype(bool))
+    np.testing.assert_array_equal(x[:, 1].mean(axis=1) < 0, y.astype(bool))
+    whole = load_volume_channels([str(tmp_path / "v.h5"), str(tmp_path / "w.h5")])
+    assert whole.shape == (16, 40, 36)
+    np.testing.assert_array_equal(whole[:8].mean(axis=0) > 0, mask)
     with pytest.raises(ValueError, match="smaller than block=64"):
-        BlockSampler([str(tmp_path / "v.h5")], [mask], block=64)
+        BlockSampler([[str(tmp_path / "v.h5")]], [mask], block=64)
 
 
 def test_ipn_trains_and_predicts_a_whole_volume(tmp_path, rng):
@@ -235,7 +241,7 @@ def test_ipn_trains_and_predicts_a_whole_volume(tmp_path, rng):
         "device": "cpu", "window": 24, "stride": 12, "predict_batch_size": 8, "lr_step_epochs": 10,
         "lr_gamma": 0.9,
     }  # fmt: skip
-    sampler = BlockSampler([str(tmp_path / "v.h5")], [label], block=24, seed=0)
+    sampler = BlockSampler([[str(tmp_path / "v.h5")]], [label], block=24, seed=0)
     whole = np.moveaxis((frame - frame.mean()) / frame.std(), -1, 0)  # (depth, H, W)
     history = fit(sampler, [whole], [label], settings, tmp_path / "out")
     assert max(h["val_dice"] for h in history) > 0.5

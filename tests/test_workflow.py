@@ -51,8 +51,9 @@ def test_every_output_written(run):
         assert projection.shape == (64, 64) and projection.dtype == np.float32
         assert read_image(run / "results" / "equalized" / f"{i}.png").dtype == np.uint8
         assert (run / "logs" / "ingest" / f"{i}.log").is_file()
-        with h5py.File(run / "results" / "volumes_d16" / f"{i}.h5") as f:  # the IPN's blocks
-            assert f["blocks"].shape == (64, 64, 16)
+        for modality in ["octa", "oct"]:  # the IPN's two channels
+            with h5py.File(run / "results" / f"{modality}_d16" / f"{i}.h5") as f:
+                assert f["blocks"].shape == (64, 64, 16)
     for exp in EXPERIMENTS:
         for name in ["best.pt", "last.pt", "history.csv", "learning_curve.png"]:
             assert (run / "results" / exp / name).is_file()

@@ -2,13 +2,12 @@
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from octaseg import logs
-from octaseg.data import BlockSampler, PatchSampler
+from octaseg.data import BlockSampler, PatchSampler, load_volume_channels
 from octaseg.enhance import normalize
-from octaseg.io import read_blocks_volume, read_image, read_label
+from octaseg.io import read_image, read_label
 from octaseg.train import fit
 from octaseg.viz import learning_curve
 
@@ -16,14 +15,20 @@ log = logs.to_file(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 settings = snakemake.params.settings
 inputs = snakemake.input
+
+
+def per_subject(files, labels):
+    """The input files grouped per subject: one per channel for volume experiments."""
+    n = len(files) // len(labels)
+    return [files[i * n : (i + 1) * n] for i in range(len(labels))]
+
+
 if settings["input"] == "volume":  # 3D -> 2D: blocks read from HDF5, whole volumes to validate
     train_y = [read_label(p) for p in inputs.train_labels]  # BlockSampler checks their shapes
-    sampler = BlockSampler(inputs.train_images, train_y, settings["patch_size"], seed=settings["seed"])
-    val_x, val_y = [], []
-    for path, label in zip(inputs.val_images, inputs.val_labels, strict=True):
-        volume, mean, std = read_blocks_volume(path)
-        val_x.append(np.moveaxis((volume - mean) / (std or 1.0), -1, 0))
-        val_y.append(read_label(label, volume.shape[:2]))
+    train_files = per_subject(inputs.train_images, train_y)
+    sampler = BlockSampler(train_files, train_y, settings["patch_size"], seed=settings["seed"])
+    val_x = [load_volume_channels(files) for files in per_subject(inputs.val_images, inputs.val_labels)]
+    val_y = [read_label(p, x.shape[1:]) for p, x in zip(inputs.val_labels, val_x, strict=True)]
 else:
     train_x = [normalize(read_image(p), settings["normalize"]) for p in inputs.train_images]
     train_y = [read_label(p, x.shape) for p, x in zip(inputs.train_labels, train_x, strict=True)]

@@ -64,29 +64,36 @@ class PatchSampler:
 class BlockSampler:
     """Draws batches of random volume blocks for 3D -> 2D models (IPN) from HDF5 files.
 
-    Each file holds a label-frame volume (H, W, depth) (io.write_blocks_volume); a block
-    of ``block`` x ``block`` columns of full depth is read from the file alone (the volume
-    is never loaded whole), normalized by the volume's mean and standard deviation, and
-    turned by the same random rot90/flips as its mask. Deterministic for a given seed.
+    ``paths[i]`` lists subject i's files, one per channel (OCTA, and OCT if asked for),
+    each a label-frame volume (H, W, depth) written by io.write_blocks_volume. A block of
+    ``block`` x ``block`` columns of full depth is read from the files alone (volumes are
+    never loaded whole), each channel normalized by its volume's mean and standard
+    deviation, and turned by the same random rot90/flips as its mask. Deterministic for a
+    given seed.
     """
 
-    def __init__(self, paths: Sequence[str], masks: Sequence[np.ndarray], block: int, seed: int = 0) -> None:
+    def __init__(
+        self, paths: Sequence[Sequence[str]], masks: Sequence[np.ndarray], block: int, seed: int = 0
+    ) -> None:
         import h5py
 
         from octaseg.io import BLOCKS_DATASET
 
         if not paths or len(paths) != len(masks):
-            raise ValueError(f"need as many masks as volumes (>0), got {len(paths)} and {len(masks)}")
-        self.datasets = [h5py.File(p, "r")[BLOCKS_DATASET] for p in paths]
-        for path, ds, mask in zip(paths, self.datasets, masks, strict=True):
-            if ds.shape[:2] != mask.shape:
-                raise ValueError(f"{path}: volume of {ds.shape[:2]} columns but its mask is {mask.shape}")
+            raise ValueError(f"need as many masks as subjects (>0), got {len(paths)} and {len(masks)}")
+        self.datasets = [[h5py.File(p, "r")[BLOCKS_DATASET] for p in files] for files in paths]
+        for files, channels, mask in zip(paths, self.datasets, masks, strict=True):
+            for path, ds in zip(files, channels, strict=True):
+                if ds.shape[:2] != mask.shape:
+                    raise ValueError(f"{path}: volume of {ds.shape[:2]} columns but its mask is {mask.shape}")
+                if ds.shape != channels[0].shape:
+                    raise ValueError(f"{path}: volume {ds.shape} differs from {files[0]} {channels[0].shape}")
             if min(mask.shape) < block:
-                raise ValueError(f"{path}: volume of {ds.shape[:2]} columns is smaller than block={block}")
-        self.stats = [(float(ds.attrs["mean"]), float(ds.attrs["std"]) or 1.0) for ds in self.datasets]
+                raise ValueError(f"{files[0]}: volume of {mask.shape} columns is smaller than block={block}")
+        self.stats = [[_stats(ds) for ds in channels] for channels in self.datasets]
         self.masks = [np.asarray(m, np.uint8) for m in masks]
         self.block = block
-        self.channels = 1  # one volume channel; depth is the block's third dimension
+        self.channels = len(paths[0])
         self.transform = A.Compose([A.RandomRotate90(), A.HorizontalFlip(), A.VerticalFlip()], seed=seed)
         self.reseed(seed)
 
@@ -96,15 +103,37 @@ class BlockSampler:
         self.transform.set_random_seed(seed)
 
     def batch(self, size: int) -> tuple[np.ndarray, np.ndarray]:
-        """A batch: blocks float32 (size, 1, depth, B, B) and masks int64 (size, B, B)."""
+        """A batch: blocks float32 (size, channels, depth, B, B) and masks int64 (size, B, B)."""
         xs, ys = [], []
         b = self.block
         for i in self.rng.integers(len(self.datasets), size=size):
             h, w = self.masks[i].shape
             r, c = int(self.rng.integers(h - b + 1)), int(self.rng.integers(w - b + 1))
-            mean, std = self.stats[i]
-            block = (self.datasets[i][r : r + b, c : c + b, :].astype(np.float32) - mean) / std
+            block = np.concatenate(
+                [
+                    (ds[r : r + b, c : c + b, :].astype(np.float32) - mean) / std
+                    for ds, (mean, std) in zip(self.datasets[i], self.stats[i], strict=True)
+                ],
+                axis=-1,
+            )  # (B, B, channels * depth): one image with many channels for albumentations
             out = self.transform(image=block, mask=self.masks[i][r : r + b, c : c + b])
-            xs.append(np.moveaxis(out["image"], -1, 0)[None])
+            xs.append(np.moveaxis(out["image"], -1, 0).reshape(self.channels, -1, b, b))
             ys.append(out["mask"])
         return np.stack(xs), np.stack(ys).astype(np.int64)
+
+
+def _stats(ds) -> tuple[float, float]:
+    return float(ds.attrs["mean"]), float(ds.attrs["std"]) or 1.0
+
+
+def load_volume_channels(paths: Sequence[str]) -> np.ndarray:
+    """One subject's whole label-frame volumes, one per channel, normalized as
+    BlockSampler normalizes them and stacked for sliding-window prediction:
+    float32 (channels * depth, H, W)."""
+    from octaseg.io import read_blocks_volume
+
+    parts = []
+    for path in paths:
+        volume, mean, std = read_blocks_volume(path)
+        parts.append(np.moveaxis((volume - mean) / (std or 1.0), -1, 0))
+    return np.concatenate(parts, axis=0)

@@ -59,15 +59,16 @@ def sliding_window(
 def model_predictor(model: torch.nn.Module, device: torch.device, amp: bool = False) -> Predictor:
     """A predictor giving the vessel probability (B, 1, H, W) of a model in eval mode
     (softmax of 2-class or sigmoid of 1-class logits). For a volumetric model (IPN) the
-    tiles' channels are the block's depth: (B, D, h, w) goes in as (B, 1, D, h, w)."""
+    tiles' channels are the volume channels times depth: (B, C * D, h, w) goes in as
+    (B, C, D, h, w)."""
     volumetric = getattr(model, "volumetric", False)
 
     def predict(tiles: torch.Tensor) -> torch.Tensor:
         model.eval()
         with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             x = tiles.to(device)
-            if volumetric:
-                x = x[:, None]
+            if volumetric:  # (B, C * D, h, w) -> (B, C, D, h, w)
+                x = x.reshape(x.shape[0], model.in_channels, -1, *x.shape[2:])
             if device.type == "cpu" and amp and not volumetric:
                 x = x.contiguous(memory_format=torch.channels_last)
             return vessel_probability(model(x))[:, None]
@@ -85,7 +86,7 @@ def predict_probability(
     amp: bool = False,
 ) -> np.ndarray:
     """Vessel probability (H, W) of a normalized image (H, W) or (C, H, W); for a
-    volumetric model, a volume (D, H, W)."""
+    volumetric model, volumes of C channels stacked along depth (C * D, H, W)."""
     device = device or torch.device("cpu")
     if image.ndim == 2:
         image = image[None]

@@ -180,12 +180,18 @@ def read_bscan_stack(folder: str | Path, expect_scans: int | None = None, thread
 VOLUME_DATASET = "octa"
 
 
-def write_volume(path: str | Path, volume: np.ndarray, attrs: Mapping[str, Any] | None = None) -> None:
-    """Write a uint8 volume (scan, depth, x) to HDF5 dataset ``octa``, one chunk per B-scan."""
+def write_volume(
+    path: str | Path,
+    volume: np.ndarray,
+    attrs: Mapping[str, Any] | None = None,
+    dataset: str = VOLUME_DATASET,
+) -> None:
+    """Write a uint8 volume (scan, depth, x) to an HDF5 dataset (``octa``, or ``oct`` for OCT),
+    one chunk per B-scan."""
     if volume.ndim != 3 or volume.dtype != np.uint8:
         raise ValueError(f"expected a uint8 volume (scan, depth, x), got {volume.dtype} {volume.shape}")
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        ds = f.create_dataset(VOLUME_DATASET, data=volume, chunks=(1, *volume.shape[1:]))
+        ds = f.create_dataset(dataset, data=volume, chunks=(1, *volume.shape[1:]))
         ds.attrs["axes"] = "scan,depth,x"
         ds.attrs["shape"] = volume.shape
         ds.attrs["n_bscans"] = volume.shape[0]
@@ -194,13 +200,13 @@ def write_volume(path: str | Path, volume: np.ndarray, attrs: Mapping[str, Any] 
             ds.attrs[key] = value
 
 
-def read_volume(path: str | Path) -> np.ndarray:
-    """Read the ``octa`` volume (scan, depth, x) of an HDF5 file written by :func:`write_volume`."""
+def read_volume(path: str | Path, dataset: str = VOLUME_DATASET) -> np.ndarray:
+    """Read a volume (scan, depth, x) of an HDF5 file written by :func:`write_volume`."""
     path = Path(path)
     with h5py.File(path, "r") as f:
-        if VOLUME_DATASET not in f:
-            raise InputError(f"{path}: expected an HDF5 dataset {VOLUME_DATASET!r}, found {list(f)}")
-        ds = f[VOLUME_DATASET]
+        if dataset not in f:
+            raise InputError(f"{path}: expected an HDF5 dataset {dataset!r}, found {list(f)}")
+        ds = f[dataset]
         if ds.ndim != 3:
             raise InputError(f"{path}: expected a 3D volume (scan, depth, x), found shape {ds.shape}")
         return ds[()]

@@ -40,9 +40,9 @@ def parse_ids(spec: str | int | Iterable[str | int]) -> list[int]:
     return sorted(ids)
 
 
-def bscan_dir(root: str | Path, fov: str, subject_id: int | str) -> Path:
-    """Folder of one subject's OCTA B-scans."""
-    return Path(root) / f"OCTA_{fov}" / "OCTA" / str(subject_id)
+def bscan_dir(root: str | Path, fov: str, subject_id: int | str, modality: str = "OCTA") -> Path:
+    """Folder of one subject's B-scans of a modality (OCTA or OCT)."""
+    return Path(root) / f"OCTA_{fov}" / modality / str(subject_id)
 
 
 def label_path(root: str | Path, subject_id: int | str, label: str = "GT_LargeVessel") -> Path:

@@ -123,6 +123,7 @@ class IPN(nn.Module):
         if not pools or any(p < 1 for p in pools) or channels < 1 or convs < 1:
             raise ValueError(f"bad IPN settings: channels={channels}, pools={pools}, convs={convs}")
         self.pools = tuple(int(p) for p in pools)
+        self.in_channels = in_channels
         blocks = []
         cin = in_channels
         for pool in self.pools:
