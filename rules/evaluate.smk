@@ -7,6 +7,16 @@ rule evaluate:
             "results/{method}/masks/{id}.png", method=wc.method, id=SPLITS["test"]
         ),
         labels=split_labels("test"),
+        # probability maps, for AUC-ROC / AUC-PR: trained models have them, the baseline not
+        probabilities=lambda wc: (
+            expand(
+                "results/{method}/probability/{id}.tif",
+                method=wc.method,
+                id=SPLITS["test"],
+            )
+            if wc.method in EXPERIMENTS
+            else []
+        ),
     output:
         "results/{method}/metrics.csv",
     log:

@@ -27,8 +27,9 @@ def test_against_sklearn(rng, density):
 
 def test_edge_cases_defined():
     empty, full = np.zeros((4, 4), bool), np.ones((4, 4), bool)
-    assert metrics.score(empty, empty) == {name: 1.0 for name in metrics.METRICS}
-    assert metrics.score(full, full) == {name: 1.0 for name in metrics.METRICS}
+    perfect = {**{name: 1.0 for name in metrics.METRICS}, "cldice": 1.0, "hd95": 0.0}
+    assert metrics.score(empty, empty) == perfect
+    assert metrics.score(full, full) == perfect
     miss = metrics.score(empty, full)  # every vessel missed
     assert miss["dice"] == 0.0 and miss["sensitivity"] == 0.0 and miss["precision"] == 0.0
     false_alarm = metrics.score(full, empty)
@@ -40,3 +41,60 @@ def test_edge_cases_defined():
 def test_shape_mismatch():
     with pytest.raises(ValueError, match=r"\(4, 4\) differs from target shape \(4, 5\)"):
         metrics.confusion(np.zeros((4, 4)), np.zeros((4, 5)))
+
+
+def test_auc_against_sklearn(rng):
+    for density in (0.05, 0.3):
+        target = rng.random((30, 40)) < density
+        prob = np.clip(target * 0.3 + rng.random((30, 40)) * 0.7, 0, 1)
+        prob = np.round(prob, 2)  # ties, as in real 8-bit-ish maps
+        t, p = target.ravel(), prob.ravel()
+        assert metrics.auc_roc(prob, target) == pytest.approx(skm.roc_auc_score(t, p))
+        assert metrics.auc_pr(prob, target) == pytest.approx(skm.average_precision_score(t, p))
+
+
+def test_hausdorff_against_skimage(rng):
+    from scipy import ndimage
+    from skimage.metrics import hausdorff_distance
+
+    for _ in range(5):
+        a = ndimage.binary_opening(rng.random((50, 60)) < 0.4)
+        b = ndimage.binary_opening(rng.random((50, 60)) < 0.4)
+        surface_a = a & ~ndimage.binary_erosion(a, border_value=0)
+        surface_b = b & ~ndimage.binary_erosion(b, border_value=0)
+        assert metrics.hausdorff(a, b, 100) == pytest.approx(hausdorff_distance(surface_a, surface_b))
+        assert metrics.hausdorff(a, b, 95) <= metrics.hausdorff(a, b, 100)
+
+
+def test_hausdorff_and_cldice_hand_made():
+    a = np.zeros((20, 30), bool)
+    a[5:8, 2:28] = True  # a 3 px wide vessel
+    b = np.roll(a, 4, axis=0)  # the same, 4 px lower
+    assert metrics.hausdorff(a, a) == 0
+    assert metrics.hausdorff(a, b, 100) == 4
+    assert metrics.cldice(a, a) == 1
+    assert metrics.cldice(a, b) == 0  # the skeletons miss each other's vessel entirely
+    broken = a.copy()
+    broken[:, 14:16] = False
+    assert 0.9 < metrics.cldice(broken, a) < 1
+    empty = np.zeros_like(a)
+    assert metrics.cldice(empty, empty) == 1 and metrics.cldice(empty, a) == 0
+    assert metrics.hausdorff(empty, empty) == 0
+    assert metrics.hausdorff(empty, a) == pytest.approx(np.hypot(20, 30))
+
+
+def test_auc_edge_cases_and_fov():
+    target = np.zeros((4, 4), bool)
+    prob = np.linspace(0, 1, 16).reshape(4, 4)
+    assert metrics.auc_roc(prob, target) == 0.5 and metrics.auc_pr(prob, target) == 0.0
+    assert metrics.auc_roc(prob, ~target) == 0.5
+    target[2:] = True  # the higher half of the probabilities: perfect ranking
+    assert metrics.auc_roc(prob, target) == 1 and metrics.auc_pr(prob, target) == 1
+    values = metrics.score(prob >= 0.5, target, prob)
+    assert values["dice"] == 1 and values["auc_roc"] == 1 and values["hd95"] == 0
+    fov = np.zeros((4, 4), bool)
+    fov[1:3] = True  # rows 1-2 only: one row of background, one of vessel
+    wrong = np.zeros((4, 4), bool)
+    wrong[0] = True  # a false positive outside the field of view does not count
+    inside = metrics.score(wrong | target, target, fov=fov)
+    assert inside["dice"] == 1 and inside["specificity"] == 1

@@ -71,8 +71,10 @@ def test_metrics_tables(run):
     for method in METHODS:
         table = pd.read_csv(run / "results" / method / "metrics.csv")
         assert table["subject"].tolist() == TEST_IDS
-        for name in METRICS:
-            assert table[name].between(0, 1).all(), name
+        for name in [*METRICS, "cldice"] + (["auc_roc", "auc_pr"] if method in EXPERIMENTS else []):
+            assert table[name].between(0, 1).all(), (method, name)
+        assert (table["hd95"] >= 0).all()
+        assert ("auc_roc" in table) == (method in EXPERIMENTS)  # the baseline has no probabilities
     summary = pd.read_csv(run / "results" / "summary.csv")
     assert summary["method"].tolist() == METHODS
     assert (summary["n_subjects"] == len(TEST_IDS)).all()

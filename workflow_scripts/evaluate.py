@@ -5,6 +5,7 @@ from octaseg.io import write_csv
 from octaseg.metrics import evaluate_files
 
 log = logs.to_file(snakemake.log[0])
-rows = evaluate_files(snakemake.params.ids, snakemake.input.masks, snakemake.input.labels)
+inputs = snakemake.input
+rows = evaluate_files(snakemake.params.ids, inputs.masks, inputs.labels, inputs.probabilities or None)
 write_csv(snakemake.output[0], rows)
 log.info("%d subjects, mean Dice %.4f", len(rows), sum(r["dice"] for r in rows) / len(rows))

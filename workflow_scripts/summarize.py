@@ -9,5 +9,5 @@ table = summarize(dict(zip(snakemake.params.methods, snakemake.input, strict=Tru
 with atomic_path(snakemake.output.csv) as tmp:
     table.to_csv(tmp, index=False, float_format="%.6f")
 with atomic_path(snakemake.output.markdown) as tmp:
-    tmp.write_text(table.to_markdown(index=False, floatfmt=".4f") + "\n")
+    tmp.write_text(table.to_markdown(index=False, floatfmt=".4f", missingval="") + "\n")
 log.info("summary:\n%s", table.to_string(index=False))

@@ -82,24 +82,112 @@ METRICS = {
 }
 
 
-def score(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
-    """All metrics of :data:`METRICS` for one image."""
-    c = confusion(pred, target)
-    return {name: fn(c) for name, fn in METRICS.items()}
+def cldice(pred: np.ndarray, target: np.ndarray) -> float:
+    """Centerline Dice (Shit et al. 2021): harmonic mean of the fraction of the predicted
+    skeleton inside the target and of the target's skeleton inside the prediction.
+    Both masks empty: 1.0; one empty: 0.0."""
+    from skimage.morphology import skeletonize
+
+    pred, target = np.asarray(pred, bool), np.asarray(target, bool)
+    if not pred.any() or not target.any():
+        return float(not pred.any() and not target.any())
+    skel_pred, skel_true = skeletonize(pred), skeletonize(target)
+    tprec = np.count_nonzero(skel_pred & target) / max(1, np.count_nonzero(skel_pred))
+    tsens = np.count_nonzero(skel_true & pred) / max(1, np.count_nonzero(skel_true))
+    return 0.0 if tprec + tsens == 0 else 2 * tprec * tsens / (tprec + tsens)
+
+
+def _surface(mask: np.ndarray) -> np.ndarray:
+    """Foreground pixels with a background 4-neighbour (or on the image border)."""
+    from scipy import ndimage
+
+    return mask & ~ndimage.binary_erosion(mask, border_value=0)
+
+
+def hausdorff(pred: np.ndarray, target: np.ndarray, percentile: float = 95) -> float:
+    """Symmetric Hausdorff distance in pixels between the surfaces of two masks, at a
+    percentile of the surface-to-surface distances (95: HD95; 100: the classical one).
+    Both empty: 0.0; one empty: the image diagonal (the largest distance possible)."""
+    from scipy import ndimage
+
+    pred, target = np.asarray(pred, bool), np.asarray(target, bool)
+    if not pred.any() or not target.any():
+        return 0.0 if not pred.any() and not target.any() else float(np.hypot(*pred.shape))
+    sp, st = _surface(pred), _surface(target)
+    to_target = ndimage.distance_transform_edt(~st)[sp]
+    to_pred = ndimage.distance_transform_edt(~sp)[st]
+    return float(np.percentile(np.concatenate([to_target, to_pred]), percentile))
+
+
+def auc_roc(prob: np.ndarray, target: np.ndarray) -> float:
+    """Area under the ROC curve of a probability map against a mask (ties count half).
+    Without vessels or without background there is nothing to rank: 0.5 (chance)."""
+    from scipy.stats import rankdata
+
+    prob, target = np.asarray(prob, np.float64).ravel(), np.asarray(target, bool).ravel()
+    n_pos = int(np.count_nonzero(target))
+    n_neg = target.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return 0.5
+    ranks = rankdata(prob)
+    return float((ranks[target].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def auc_pr(prob: np.ndarray, target: np.ndarray) -> float:
+    """Area under the precision-recall curve as average precision, sum (R_n - R_n-1) P_n
+    over thresholds at each distinct probability. Without vessels: 0.0."""
+    prob, target = np.asarray(prob, np.float64).ravel(), np.asarray(target, bool).ravel()
+    n_pos = int(np.count_nonzero(target))
+    if n_pos == 0:
+        return 0.0
+    order = np.argsort(-prob, kind="stable")
+    prob, target = prob[order], target[order]
+    last_of_tie = np.r_[np.flatnonzero(np.diff(prob)), prob.size - 1]
+    tp = np.cumsum(target)[last_of_tie]
+    precision = tp / (last_of_tie + 1)
+    recall = tp / n_pos
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def score(
+    pred: np.ndarray, target: np.ndarray, prob: np.ndarray | None = None, fov: np.ndarray | None = None
+) -> dict[str, float]:
+    """All metrics of one image: those of :data:`METRICS`, clDice and HD95 from the masks,
+    and AUC-ROC / AUC-PR when the probability map is given. With a field-of-view mask,
+    the pixel metrics count only pixels inside it (the shape metrics see the masks cut to it)."""
+    pred, target = np.asarray(pred, bool), np.asarray(target, bool)
+    if fov is not None:
+        fov = np.asarray(fov, bool)
+        pred, target = pred & fov, target & fov
+        c = confusion(pred[fov], target[fov])
+    else:
+        c = confusion(pred, target)
+    out = {name: fn(c) for name, fn in METRICS.items()}
+    out["cldice"] = cldice(pred, target)
+    out["hd95"] = hausdorff(pred, target, 95)
+    if prob is not None:
+        p, t = (prob[fov], target[fov]) if fov is not None else (prob, target)
+        out["auc_roc"] = auc_roc(p, t)
+        out["auc_pr"] = auc_pr(p, t)
+    return out
 
 
 # --------------------------------------------------------------------------- files and tables
 
 
 def evaluate_files(
-    ids: Sequence[int | str], pred_paths: Sequence[str | Path], truth_paths: Sequence[str | Path]
+    ids: Sequence[int | str],
+    pred_paths: Sequence[str | Path],
+    truth_paths: Sequence[str | Path],
+    prob_paths: Sequence[str | Path] | None = None,
 ) -> list[dict[str, float | int | str]]:
-    """Score predicted masks against label files, one row per subject id.
+    """Score predicted masks (and, if given, probability maps) against label files, one
+    row per subject id.
 
-    Both are binary images (0/255 or 0/1) of the same size; a mismatch is an error that
-    names both files.
+    Masks and labels are binary images (0/255 or 0/1) of the same size; a mismatch is an
+    error that names both files.
     """
-    from octaseg.io import read_label
+    from octaseg.io import read_image, read_label
 
     if not (len(ids) == len(pred_paths) == len(truth_paths)):
         raise ValueError(f"got {len(ids)} ids, {len(pred_paths)} predictions, {len(truth_paths)} labels")
@@ -112,7 +200,14 @@ def evaluate_files(
                 f"{pred_path}: prediction of {pred.shape[0]}x{pred.shape[1]} does not match "
                 f"label {truth_path} of {truth.shape[0]}x{truth.shape[1]}"
             )
-        rows.append({"subject": subject, **score(pred, truth)})
+        prob = None
+        if prob_paths is not None:
+            prob = read_image(prob_paths[len(rows)])
+            if prob.shape != truth.shape:
+                raise ValueError(
+                    f"{prob_paths[len(rows)]}: probability map of {prob.shape} vs label {truth.shape}"
+                )
+        rows.append({"subject": subject, **score(pred, truth, prob)})
     return rows
 
 
@@ -121,5 +216,6 @@ def summarize(tables: Mapping[str, str | Path]) -> pd.DataFrame:
     rows = []
     for name, path in tables.items():
         df = pd.read_csv(path)
-        rows.append({"method": name, "n_subjects": len(df), **df[list(METRICS)].mean().to_dict()})
+        means = df.drop(columns="subject").mean().to_dict()
+        rows.append({"method": name, "n_subjects": len(df), **means})
     return pd.DataFrame(rows)
