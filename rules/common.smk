@@ -60,3 +60,9 @@ def split_inputs(split):
 
 def split_labels(split):
     return [str(label_path(DATA_ROOT, i)) for i in SPLITS[split]]
+
+
+def orientation_checks(*splits):
+    """The orientation guard's outputs for the subjects of some splits: jobs that use
+    their labels wait for them, so a mis-oriented label stops the run first."""
+    return [f"results/orientation/{i}.json" for s in splits for i in SPLITS[s]]

@@ -7,6 +7,7 @@ rule evaluate:
             "results/{method}/masks/{id}.png", method=wc.method, id=SPLITS["test"]
         ),
         labels=split_labels("test"),
+        orientation=orientation_checks("test"),
         # probability maps, for AUC-ROC / AUC-PR: trained models have them, the baseline not
         probabilities=lambda wc: (
             expand(

@@ -7,6 +7,7 @@ rule train:
         train_labels=split_labels("train"),
         val_images=split_inputs("val"),
         val_labels=split_labels("val"),
+        orientation=orientation_checks("train", "val"),
     output:
         best="results/{exp}/best.pt",
         last="results/{exp}/last.pt",

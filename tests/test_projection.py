@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from octaseg.enhance import equalize, normalize, to_uint8
-from octaseg.projection import TRANSFORMS, mean_projection, orient
+from octaseg.projection import (
+    TRANSFORMS,
+    OrientationError,
+    check_orientation,
+    mean_projection,
+    orient,
+    orientation_scores,
+)
 
 
 def test_eight_distinct_transforms(rng):
@@ -46,3 +53,30 @@ def test_equalize_and_normalize(rng):
     assert m.min() == 0 and m.max() == pytest.approx(1)
     with pytest.raises(ValueError, match="'other'"):
         normalize(image, "other")
+
+
+@pytest.fixture(scope="module")
+def subject():
+    from octaseg.synth import generate_subject
+
+    return generate_subject(10001, scans=64, depth=96, width=64)
+
+
+def test_orientation_guard_accepts_the_true_orientation(subject):
+    oriented = orient(mean_projection(subject.octa), "flipud")
+    label = orient(subject.label, "flipud")  # as write_subject writes it for 6mm
+    scores = check_orientation(oriented, label, "flipud", 10001)
+    assert max(scores, key=scores.get) == "flipud"
+    assert len(scores) == 8
+
+
+@pytest.mark.parametrize("turn", ["rot90", "fliplr", "transpose"])
+def test_orientation_guard_catches_a_turned_label(subject, turn):
+    oriented = orient(mean_projection(subject.octa), "flipud")
+    label = orient(orient(subject.label, "flipud"), turn)  # a label file saved turned
+    with pytest.raises(OrientationError, match=r"subject 10001: .* configured orientation 'flipud'") as err:
+        check_orientation(oriented, label, "flipud", 10001)
+    best = str(err.value).split("best match is '")[1].split("'")[0]
+    # the transform it names is the one that maps the raw projection best onto the label
+    scores = orientation_scores(mean_projection(subject.octa), label)
+    assert best == max(scores, key=scores.get) != "flipud"

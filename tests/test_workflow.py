@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -120,3 +121,19 @@ def _job_counts(dry_run_output: str) -> dict[str, int]:
             break
         counts[parts[0]] = int(parts[1])
     return counts
+
+
+@pytest.mark.workflow
+def test_orientation_guard_stops_on_a_turned_label(run, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, symlinks=True)
+    label = copy / "resources" / "synthetic" / "Label" / "GT_LargeVessel" / "10002.bmp"
+    cv2.imwrite(str(label), np.rot90(read_image(label)).copy())  # saved turned by 90 degrees
+    done = snakemake(copy, "results/orientation/10002.json")
+    assert done.returncode != 0
+    log = (copy / "logs" / "orientation" / "10002.log").read_text()
+    assert (
+        "subject 10002: the label does not match the projection in the configured orientation 'flipud'" in log
+    )
+    assert "best match is" in log
+    assert not (copy / "results" / "orientation" / "10002.json").exists()

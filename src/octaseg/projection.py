@@ -69,3 +69,51 @@ def volume_to_label_frame(volume: np.ndarray, transform: str) -> np.ndarray:
     """A volume (scan, depth, x) as (H, W, depth) in the label frame: every depth slice
     oriented like the mean projection, depth last (an image with depth channels)."""
     return orient(np.moveaxis(volume, 1, 2), transform)
+
+
+#: The transform that undoes each transform.
+INVERSE = {name: name for name in TRANSFORMS} | {"rot90": "rot270", "rot270": "rot90"}
+
+
+class OrientationError(ValueError):
+    """A label does not match its projection in the configured orientation."""
+
+
+def orientation_scores(projection: np.ndarray, label: np.ndarray) -> dict[str, float]:
+    """Pearson correlation of a label (H, W) with each of the 8 flips/rotations of a
+    projection P[scan, x] (those of the label's shape)."""
+    target = np.asarray(label, np.float64).ravel()
+    scores = {}
+    for name in TRANSFORMS:
+        candidate = orient(np.asarray(projection, np.float64), name)
+        if candidate.shape != label.shape:
+            continue
+        c = candidate.ravel()
+        denom = c.std() * target.std()
+        scores[name] = float(((c - c.mean()) * (target - target.mean())).mean() / denom) if denom else 0.0
+    return scores
+
+
+def check_orientation(
+    oriented: np.ndarray, label: np.ndarray, transform: str, subject: int | str, margin: float = 0.05
+) -> dict[str, float]:
+    """Check that ``transform`` is clearly the best of the 8 at matching the label.
+
+    ``oriented`` is the projection already turned by ``transform`` (the workflow's
+    results/projections). Returns the scores; raises :class:`OrientationError` naming the
+    subject, the configured and the best-matching transform when another transform
+    correlates better, or when the configured one leads by less than ``margin``.
+    """
+    scores = orientation_scores(orient(oriented, INVERSE[transform]), label)
+    ranked = sorted(scores, key=scores.get, reverse=True)
+    best, second = ranked[0], ranked[1] if len(ranked) > 1 else None
+    lead = scores[transform] - max((scores[n] for n in scores if n != transform), default=-1.0)
+    if best != transform or lead < margin:
+        shown = ", ".join(f"{n} {scores[n]:.3f}" for n in ranked[:3])
+        raise OrientationError(
+            f"subject {subject}: the label does not match the projection in the configured orientation "
+            f"{transform!r} (correlation {scores[transform]:.3f}); best match is {best!r} "
+            f"(correlations: {shown}{', ...' if second else ''}). "
+            "Check the orientation setting or the label file."
+        )
+    return scores
