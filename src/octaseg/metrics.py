@@ -192,7 +192,8 @@ def evaluate_files(
     if not (len(ids) == len(pred_paths) == len(truth_paths)):
         raise ValueError(f"got {len(ids)} ids, {len(pred_paths)} predictions, {len(truth_paths)} labels")
     rows: list[dict[str, float | int | str]] = []
-    for subject, pred_path, truth_path in zip(ids, pred_paths, truth_paths, strict=True):
+    probs = prob_paths if prob_paths is not None else [None] * len(ids)
+    for subject, pred_path, truth_path, prob_path in zip(ids, pred_paths, truth_paths, probs, strict=True):
         truth = read_label(truth_path)
         pred = read_label(pred_path)
         if pred.shape != truth.shape:
@@ -200,13 +201,9 @@ def evaluate_files(
                 f"{pred_path}: prediction of {pred.shape[0]}x{pred.shape[1]} does not match "
                 f"label {truth_path} of {truth.shape[0]}x{truth.shape[1]}"
             )
-        prob = None
-        if prob_paths is not None:
-            prob = read_image(prob_paths[len(rows)])
-            if prob.shape != truth.shape:
-                raise ValueError(
-                    f"{prob_paths[len(rows)]}: probability map of {prob.shape} vs label {truth.shape}"
-                )
+        prob = None if prob_path is None else read_image(prob_path)
+        if prob is not None and prob.shape != truth.shape:
+            raise ValueError(f"{prob_path}: probability map of {prob.shape} vs label {truth.shape}")
         rows.append({"subject": subject, **score(pred, truth, prob)})
     return rows
 
