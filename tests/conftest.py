@@ -1,7 +1,11 @@
-"""Shared test helpers: small B-scan folders written as real BMP files."""
+"""Shared test helpers: small B-scan folders written as real BMP files, and one run of
+the real workflow on the tiny config that every workflow-level test reads."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -29,3 +33,27 @@ def stack(tmp_path: Path, rng: np.random.Generator) -> tuple[Path, np.ndarray]:
     volume = rng.integers(0, 50, size=(12, 24, 16), dtype=np.uint8)
     volume[:, 0, 0] = np.arange(1, 13)
     return write_stack(tmp_path / "10001", volume), volume
+
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "tests" / "tiny_config.yaml"
+
+
+def run_snakemake(
+    workdir: Path, *args: str, configs: tuple[Path, ...] = (), timeout: int = 600
+) -> subprocess.CompletedProcess:
+    """The real Snakefile on the tiny config (plus ``configs``), in ``workdir``, 2 cores."""
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+    cmd += ["--directory", str(workdir), "--configfile", str(TINY), *map(str, configs), "--cores", "2", *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def run(tmp_path_factory) -> Path:
+    """A work folder in which the whole tiny workflow has run once (shared: read it, or
+    copy it before changing anything)."""
+    workdir = tmp_path_factory.mktemp("run")
+    done = run_snakemake(workdir)
+    assert done.returncode == 0, done.stderr[-5000:]
+    return workdir

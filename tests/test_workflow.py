@@ -2,42 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import cv2
 import h5py
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_snakemake as snakemake
 
 from octaseg.io import read_image, read_label
 from octaseg.metrics import METRICS
 
-REPO = Path(__file__).resolve().parents[1]
-TINY = REPO / "tests" / "tiny_config.yaml"
 IDS = range(10001, 10007)
 TEST_IDS = [10005, 10006]
 EXPERIMENTS = ["direct_ce", "direct_iou", "equalized_ce", "ipn"]
 METHODS = [*EXPERIMENTS, "frangi_otsu"]
-
-
-def snakemake(workdir: Path, *args: str, configs: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
-    cmd += ["--directory", str(workdir), "--configfile", str(TINY), *map(str, configs), "--cores", "2", *args]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("run")
-    done = snakemake(workdir)
-    assert done.returncode == 0, done.stderr[-5000:]
-    return workdir
 
 
 @pytest.mark.workflow
