@@ -5,6 +5,7 @@ from octaseg.config import (
     expected_scans,
     experiment_settings,
     splits,
+    training_settings,
 )
 from octaseg.layout import bscan_dir, label_path
 
@@ -32,6 +33,12 @@ wildcard_constraints:
 
 
 def settings(wildcards):
+    """An experiment's training settings: those that change what the model learns, so
+    that changing a prediction-only setting (INFERENCE_ONLY) does not retrain."""
+    return training_settings(config, wildcards.exp)
+
+
+def inference_settings(wildcards):
     return experiment_settings(config, wildcards.exp)
 
 

@@ -1,4 +1,4 @@
-# Sliding-window vessel probability and mask of one test subject per experiment.
+# Vessel probability (whole image or sliding windows) and mask of one test subject per experiment.
 
 
 rule predict:
@@ -14,6 +14,6 @@ rule predict:
         "../envs/octaseg.yaml"
     threads: 1
     params:
-        settings=settings,
+        settings=inference_settings,
     script:
         "../workflow_scripts/predict.py"

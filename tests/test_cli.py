@@ -8,6 +8,7 @@ import sys
 import cv2
 import numpy as np
 import pandas as pd
+import pytest
 
 from octaseg.io import read_image, read_volume
 from octaseg.projection import mean_projection, orient
@@ -56,3 +57,66 @@ def test_errors_name_the_problem(tmp_path):
     assert done.returncode == 1
     assert "nope: expected a folder of B-scan BMPs" in done.stderr
     assert not (tmp_path / "x.h5").exists()
+
+
+@pytest.mark.workflow
+def test_predict_reproduces_the_workflow(run, tmp_path):
+    """`octaseg predict` on a projection, or on ingested volumes, gives what the workflow's
+    predict rule gave: the checkpoint carries its preprocessing and prediction settings."""
+    res = run / "results"
+    ckpt = str(res / "direct_ce" / "best.pt")
+    done = octaseg("predict", "--checkpoint", ckpt, "--input", str(res / "projections" / "10005.tif"),
+                   str(res / "projections" / "10006.tif"), "--out", str(tmp_path / "a"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    for i in ["10005", "10006"]:
+        np.testing.assert_allclose(
+            read_image(tmp_path / "a" / "probability" / f"{i}.tif"),
+            read_image(res / "direct_ce" / "probability" / f"{i}.tif"),
+            atol=1e-6,
+        )
+        np.testing.assert_array_equal(
+            read_image(tmp_path / "a" / "masks" / f"{i}.png"),
+            read_image(res / "direct_ce" / "masks" / f"{i}.png"),
+        )
+    # from the ingested volume: projected and turned (flipud, the 6mm default) on the way
+    done = octaseg("predict", "--checkpoint", ckpt, "--input", str(res / "volumes" / "10005.h5"),
+                   "--out", str(tmp_path / "b"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    np.testing.assert_allclose(
+        read_image(tmp_path / "b" / "probability" / "10005.tif"),
+        read_image(res / "direct_ce" / "probability" / "10005.tif"),
+        atol=1e-5,
+    )
+    # the IPN from the two raw volumes (OCTA, OCT), resampled and turned here
+    channels = f"{res / 'volumes' / '10005.h5'},{res / 'volumes_oct' / '10005.h5'}"
+    done = octaseg("predict", "--checkpoint", str(res / "ipn" / "best.pt"), "--input", channels,
+                   "--out", str(tmp_path / "c"), "--tta", "flips")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    ours = read_image(tmp_path / "c" / "masks" / "10005.png") > 0
+    workflow = read_image(res / "ipn" / "masks" / "10005.png") > 0
+    assert (ours == workflow).mean() > 0.97  # float16 blocks in the workflow; TTA here
+
+
+@pytest.mark.workflow
+def test_predict_errors_name_the_file(run, tmp_path):
+    import torch
+
+    res = run / "results"
+    image = str(res / "projections" / "10005.tif")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    done = octaseg(
+        "predict", "--checkpoint", str(tmp_path / "other.pt"), "--input", image, "--out", str(tmp_path)
+    )
+    assert done.returncode == 1 and "other.pt: expected an octaseg checkpoint" in done.stderr
+    torch.save(
+        {"model_spec": {"name": "unet"}, "settings": {}, "model": np.arange(3)}, tmp_path / "pickle.pt"
+    )
+    done = octaseg(
+        "predict", "--checkpoint", str(tmp_path / "pickle.pt"), "--input", image, "--out", str(tmp_path)
+    )
+    assert done.returncode == 1 and "cannot load safely" in done.stderr  # weights_only refuses pickles
+    done = octaseg(
+        "predict", "--checkpoint", str(res / "ipn" / "best.pt"), "--input", image, "--out", str(tmp_path)
+    )
+    assert done.returncode == 1 and "10005.tif" in done.stderr and "2 volume channel(s)" in done.stderr
+    assert not (tmp_path / "masks").exists()

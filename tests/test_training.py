@@ -188,7 +188,8 @@ def test_ipn_parameter_count_and_shapes():
 
 
 def test_volume_route_blocks_match_the_projection(tmp_path, rng):
-    from octaseg.data import BlockSampler, load_volume_channels
+    from octaseg.data import BlockSampler
+    from octaseg.infer import load_model_input
     from octaseg.io import read_blocks_volume, write_blocks_volume
     from octaseg.projection import mean_projection, orient, resample_depth, volume_to_label_frame
 
@@ -218,7 +219,8 @@ def test_volume_route_blocks_match_the_projection(tmp_path, rng):
     # channels and mask turned together: bright (channel 0) / dark (channel 1) columns are the mask
     np.testing.assert_array_equal(x[:, 0].mean(axis=1) > 0, y.astype(bool))
     np.testing.assert_array_equal(x[:, 1].mean(axis=1) < 0, y.astype(bool))
-    whole = load_volume_channels([str(tmp_path / "v.h5"), str(tmp_path / "w.h5")])
+    two_channels = {"input": "volume", "modalities": ["octa", "oct"], "model": {"name": "ipn", "pools": [8]}}
+    whole = load_model_input([tmp_path / "v.h5", tmp_path / "w.h5"], two_channels)
     assert whole.shape == (16, 40, 36)
     np.testing.assert_array_equal(whole[:8].mean(axis=0) > 0, mask)
     with pytest.raises(ValueError, match="smaller than block=64"):

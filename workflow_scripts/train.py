@@ -5,9 +5,9 @@ from pathlib import Path
 import torch
 
 from octaseg import logs
-from octaseg.data import BlockSampler, PatchSampler, load_volume_channels
-from octaseg.enhance import normalize
-from octaseg.io import read_image, read_label
+from octaseg.data import BlockSampler, PatchSampler
+from octaseg.infer import load_model_input
+from octaseg.io import read_label
 from octaseg.train import fit
 from octaseg.viz import learning_curve
 
@@ -27,13 +27,14 @@ if settings["input"] == "volume":  # 3D -> 2D: blocks read from HDF5, whole volu
     train_y = [read_label(p) for p in inputs.train_labels]  # BlockSampler checks their shapes
     train_files = per_subject(inputs.train_images, train_y)
     sampler = BlockSampler(train_files, train_y, settings["patch_size"], seed=settings["seed"])
-    val_x = [load_volume_channels(files) for files in per_subject(inputs.val_images, inputs.val_labels)]
+    val_x = [load_model_input(files, settings) for files in per_subject(inputs.val_images, inputs.val_labels)]
     val_y = [read_label(p, x.shape[1:]) for p, x in zip(inputs.val_labels, val_x, strict=True)]
 else:
-    train_x = [normalize(read_image(p), settings["normalize"]) for p in inputs.train_images]
+    # as prediction prepares them (load_model_input), files already in the label frame
+    train_x = [load_model_input([p], settings)[0] for p in inputs.train_images]
     train_y = [read_label(p, x.shape) for p, x in zip(inputs.train_labels, train_x, strict=True)]
     sampler = PatchSampler(train_x, train_y, settings["patch_size"], seed=settings["seed"])
-    val_x = [normalize(read_image(p), settings["normalize"]) for p in inputs.val_images]
+    val_x = [load_model_input([p], settings)[0] for p in inputs.val_images]
     val_y = [read_label(p, x.shape) for p, x in zip(inputs.val_labels, val_x, strict=True)]
 out_dir = Path(snakemake.output.best).parent
 history = fit(sampler, val_x, val_y, settings, out_dir, log=log.info)

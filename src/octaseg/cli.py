@@ -3,6 +3,7 @@
 octaseg synth ROOT --ids 10001-10004 [--scans N --width W --depth D --seed S --fov 6mm]
 octaseg ingest BMP_DIR OUT.h5 [--expect-scans N]
 octaseg project VOLUME.h5 OUT.tif [--orientation flipud]
+octaseg predict --checkpoint best.pt --input PROJ_OR_H5 [...] --out DIR [--tta d4 ...]
 octaseg evaluate --pred DIR --truth DIR --out CSV
 """
 
@@ -70,6 +71,48 @@ def _project(args: argparse.Namespace) -> None:
 
     write_image(args.out, orient(mean_projection(read_volume(args.volume)), args.orientation))
     print(f"{args.out}: mean projection, orientation {args.orientation}")
+
+
+def _predict(args: argparse.Namespace) -> None:
+    import numpy as np
+    import torch
+
+    from octaseg.infer import load_model_input, predict_with_settings
+    from octaseg.io import InputError, write_image
+    from octaseg.train import load_checkpoint, model_from_checkpoint, pick_device
+
+    checkpoint = Path(args.checkpoint)
+    if not checkpoint.is_file():
+        raise InputError(f"--checkpoint {checkpoint}: no such file")
+    try:
+        ckpt = load_checkpoint(checkpoint)
+    except Exception as err:
+        raise InputError(
+            f"--checkpoint {checkpoint}: expected an octaseg checkpoint, "
+            f"found a file torch cannot load safely ({type(err).__name__}: {err})"
+        ) from err
+    if not isinstance(ckpt, dict) or "model_spec" not in ckpt or "settings" not in ckpt:
+        found = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise InputError(f"--checkpoint {checkpoint}: expected an octaseg checkpoint "
+                         f"(model_spec, settings, model), found {found}")  # fmt: skip
+    settings = dict(ckpt["settings"])
+    overrides = {"predict_mode": args.mode, "window": args.window, "stride": args.stride,
+                 "blend": args.blend, "tta": args.tta, "predict_batch_size": args.batch_size}  # fmt: skip
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device or settings.get("device", "auto"))
+    model = model_from_checkpoint(ckpt).to(device)
+    out = Path(args.out)
+    for item in args.input:
+        paths = [Path(p) for p in item.split(",")]
+        name = paths[0].name.split(".")[0]
+        image = load_model_input(paths, settings, args.orientation)
+        prob = predict_with_settings(model, image, settings, device)
+        write_image(out / "probability" / f"{name}.tif", prob.astype(np.float32))
+        write_image(out / "masks" / f"{name}.png", np.where(prob >= args.threshold, 255, 0).astype(np.uint8))
+        print(f"{item}: vessel fraction {float((prob >= args.threshold).mean()):.4f} -> "
+              f"{out / 'masks' / (name + '.png')}")  # fmt: skip
 
 
 _ID = re.compile(r"^(\d+)")
@@ -160,6 +203,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", type=Path)
     p.add_argument("--orientation", choices=sorted(TRANSFORMS), default="flipud")
     p.set_defaults(func=_project)
+
+    p = sub.add_parser(
+        "predict",
+        help="vessel probability and mask of projections or volumes with a trained checkpoint",
+        description="Writes OUT/probability/<name>.tif (float32, 0..1) and OUT/masks/<name>.png "
+        "(0/255) per input, with the checkpoint's own preprocessing and prediction settings "
+        "unless overridden.",
+    )
+    p.add_argument("--checkpoint", required=True, help="a best.pt or last.pt written by training")
+    p.add_argument(
+        "--input",
+        required=True,
+        nargs="+",
+        help="en-face models: projection images (TIFF/PNG/BMP, in the label frame) or ingested "
+        "HDF5 volumes; volume models (IPN): HDF5 volumes, one per channel joined by commas "
+        "(e.g. octa.h5,oct.h5)",
+    )
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--mode", choices=["whole", "window"], help="whole image at once or sliding windows")
+    p.add_argument("--window", type=int, help="window mode: window size")
+    p.add_argument("--stride", type=int, help="window mode: largest step between windows")
+    p.add_argument("--blend", choices=["gaussian", "constant"], help="window mode: blending")
+    p.add_argument("--tta", choices=["none", "flips", "d4"], help="test-time augmentation")
+    p.add_argument("--batch-size", type=int, help="windows per forward pass")
+    p.add_argument("--threshold", type=float, default=0.5, help="probability threshold of the mask")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: the checkpoint's setting")
+    p.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
+    p.add_argument(
+        "--orientation",
+        choices=sorted(TRANSFORMS),
+        default="flipud",
+        help="HDF5 volumes from ingest: projection -> label frame transform (default flipud, 6mm)",
+    )
+    p.set_defaults(func=_predict)
 
     p = sub.add_parser("evaluate", help="score predicted masks against labels, matched by subject id")
     p.add_argument("--pred", required=True, help="folder of predicted masks (<id>*.png/bmp/tif)")

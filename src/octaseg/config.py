@@ -35,6 +35,16 @@ def experiment_settings(config: Mapping[str, Any], name: str) -> dict[str, Any]:
     return settings
 
 
+#: Settings that only change prediction, not what a model learns: the train rule leaves
+#: them out of its parameters, so changing one re-predicts but does not retrain.
+INFERENCE_ONLY = ("tta", "predict_batch_size")
+
+
+def training_settings(config: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """:func:`experiment_settings` without the prediction-only ones (:data:`INFERENCE_ONLY`)."""
+    return {k: v for k, v in experiment_settings(config, name).items() if k not in INFERENCE_ONLY}
+
+
 def synthetic_geometry(config: Mapping[str, Any]) -> tuple[int, int, int]:
     """(scans, depth, width) of the synthetic dataset: configured, or the field of view's."""
     default = FOV_GEOMETRY[config["fov"]]

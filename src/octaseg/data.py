@@ -124,16 +124,3 @@ class BlockSampler:
 
 def _stats(ds) -> tuple[float, float]:
     return float(ds.attrs["mean"]), float(ds.attrs["std"]) or 1.0
-
-
-def load_volume_channels(paths: Sequence[str]) -> np.ndarray:
-    """One subject's whole label-frame volumes, one per channel, normalized as
-    BlockSampler normalizes them and stacked for sliding-window prediction:
-    float32 (channels * depth, H, W)."""
-    from octaseg.io import read_blocks_volume
-
-    parts = []
-    for path in paths:
-        volume, mean, std = read_blocks_volume(path)
-        parts.append(np.moveaxis((volume - mean) / (std or 1.0), -1, 0))
-    return np.concatenate(parts, axis=0)
