@@ -98,3 +98,24 @@ def test_auc_edge_cases_and_fov():
     wrong[0] = True  # a false positive outside the field of view does not count
     inside = metrics.score(wrong | target, target, fov=fov)
     assert inside["dice"] == 1 and inside["specificity"] == 1
+
+
+def test_summary_mean_and_std(tmp_path):
+    import pandas as pd
+
+    from octaseg.metrics import summarize, summary_markdown
+
+    pd.DataFrame({"subject": [1, 2, 3], "dice": [0.8, 0.9, 1.0], "auc_roc": [0.9, 0.95, 1.0]}).to_csv(
+        tmp_path / "a.csv", index=False
+    )
+    pd.DataFrame({"subject": [1], "dice": [0.5]}).to_csv(tmp_path / "b.csv", index=False)
+    table = summarize({"model": tmp_path / "a.csv", "baseline": tmp_path / "b.csv"})
+    assert table["method"].tolist() == ["model", "baseline"]
+    assert table["n_subjects"].tolist() == [3, 1]
+    assert table["dice"].tolist() == pytest.approx([0.9, 0.5])
+    assert table["dice_std"].iloc[0] == pytest.approx(0.1)  # sample std over subjects
+    assert np.isnan(table["dice_std"].iloc[1]) and np.isnan(table["auc_roc"].iloc[1])  # undefined: empty
+    text = summary_markdown(table)
+    assert "0.9000 ± 0.1000" in text and "0.9500 ± 0.0500" in text
+    baseline = next(line for line in text.splitlines() if "baseline" in line)
+    assert "0.5000" in baseline and "±" not in baseline

@@ -209,10 +209,34 @@ def evaluate_files(
 
 
 def summarize(tables: Mapping[str, str | Path]) -> pd.DataFrame:
-    """Method name -> per-subject metrics CSV  =>  one row per method: n and means."""
+    """Method name -> per-subject metrics CSV  =>  one row per method: the number of
+    subjects, and per metric its mean (column ``<metric>``) and sample standard deviation
+    over subjects (``<metric>_std``; empty for a single subject). A metric a method lacks
+    (AUC without probability maps) stays empty."""
     rows = []
     for name, path in tables.items():
-        df = pd.read_csv(path)
-        means = df.drop(columns="subject").mean().to_dict()
-        rows.append({"method": name, "n_subjects": len(df), **means})
+        df = pd.read_csv(path).drop(columns="subject")
+        row: dict[str, object] = {"method": name, "n_subjects": len(df)}
+        for column in df.columns:
+            row[column] = df[column].mean()
+            row[f"{column}_std"] = df[column].std(ddof=1) if len(df) > 1 else float("nan")
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def summary_markdown(summary: pd.DataFrame, digits: int = 4) -> str:
+    """The summary as a Markdown table of ``mean ± std`` per metric, one row per method."""
+    metrics = [c for c in summary.columns if c not in ("method", "n_subjects") and not c.endswith("_std")]
+    table = summary[["method", "n_subjects"]].copy()
+    for column in metrics:
+        mean, std = summary[column], summary.get(f"{column}_std")
+        cells = []
+        for i in range(len(summary)):
+            if pd.isna(mean.iloc[i]):
+                cells.append("")
+            elif std is None or pd.isna(std.iloc[i]):
+                cells.append(f"{mean.iloc[i]:.{digits}f}")
+            else:
+                cells.append(f"{mean.iloc[i]:.{digits}f} ± {std.iloc[i]:.{digits}f}")
+        table[column] = cells
+    return table.to_markdown(index=False, colalign=["left"] + ["right"] * (len(table.columns) - 1))
