@@ -1,9 +1,11 @@
-"""Figures for people to look at: dataset examples and (later) predictions and curves."""
+"""Figures for people to look at: dataset examples, learning curves, predictions per subject,
+ROC and precision-recall curves, and per-subject Dice per method."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -74,6 +76,276 @@ def learning_curve(path: str | Path, history: Sequence[dict[str, float]], title:
     right.axvline(epochs[best], color="tab:red", linestyle=":", linewidth=1)
     if title:
         ax.set_title(title)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------- predictions
+
+#: Error-overlay colours (RGB, Okabe-Ito palette, distinct also with red-green colour blindness):
+#: true positive yellow, false positive vermillion, false negative sky blue.
+TP_COLOR = (240, 228, 66)
+FP_COLOR = (213, 94, 0)
+FN_COLOR = (86, 180, 233)
+#: Brightness (0..255) of the brightest input pixel under the error overlay.
+DIM_LEVEL = 90
+
+
+def _check_same_shape(**arrays: np.ndarray | None) -> tuple[int, int]:
+    """The common (H, W) shape of the given 2D arrays (None skipped); an error names each shape."""
+    shapes = {name: np.shape(a) for name, a in arrays.items() if a is not None}
+    if len(set(shapes.values())) != 1 or len(next(iter(shapes.values()))) != 2:
+        listed = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
+        raise ValueError(f"expected 2D arrays of one shape (H, W), got {listed}")
+    return next(iter(shapes.values()))
+
+
+def _stretch(image: np.ndarray) -> np.ndarray:
+    """An image (H, W) scaled to 0..1 between its 1st and 99.5th percentiles (float64)."""
+    image = np.asarray(image, np.float64)
+    lo, hi = np.percentile(image, [1, 99.5])
+    if hi <= lo:
+        return np.zeros_like(image)
+    return np.clip((image - lo) / (hi - lo), 0, 1)
+
+
+def error_overlay(mask: np.ndarray, label: np.ndarray, background: np.ndarray | None = None) -> np.ndarray:
+    """RGB uint8 image (H, W, 3) of a predicted mask (H, W) against its label (H, W):
+    true positives :data:`TP_COLOR`, false positives :data:`FP_COLOR`, false negatives
+    :data:`FN_COLOR`; true negatives black, or the background image (H, W) stretched and
+    dimmed to at most :data:`DIM_LEVEL` in grey."""
+    _check_same_shape(mask=mask, label=label, background=background)
+    pred, truth = np.asarray(mask, bool), np.asarray(label, bool)
+    if background is None:
+        rgb = np.zeros((*pred.shape, 3), np.uint8)
+    else:
+        grey = np.round(_stretch(background) * DIM_LEVEL).astype(np.uint8)
+        rgb = np.repeat(grey[..., None], 3, axis=2)
+    rgb[pred & truth] = TP_COLOR
+    rgb[pred & ~truth] = FP_COLOR
+    rgb[~pred & truth] = FN_COLOR
+    return rgb
+
+
+def subject_figure(
+    path: str | Path,
+    image: np.ndarray,
+    probability: np.ndarray | None,
+    mask: np.ndarray,
+    label: np.ndarray,
+    title: str = "",
+) -> float:
+    """One row of panels for one subject and method, written as PNG: input image (H, W),
+    vessel probability (H, W) in 0..1 (None: a method without one, e.g. a classical
+    baseline), predicted mask (H, W), label (H, W) and the error overlay over the dimmed
+    input. The Dice of mask against label goes into the title; it is returned."""
+    from matplotlib.patches import Patch
+
+    from octaseg.metrics import confusion, dice
+
+    _check_same_shape(image=image, probability=probability, mask=mask, label=label)
+    pred, truth = np.asarray(mask, bool), np.asarray(label, bool)
+    counts = confusion(pred, truth)
+    score = dice(counts)
+    plt = _pyplot()
+    # square panels of 2.7 inches, up to 3.6 for large images; fixed margins (in inches) for
+    # the titles above, the legend below and the colour bar beside the probability panel
+    panel = float(np.clip(max(pred.shape) / 100, 3, 4)) * 0.9
+    gap, margin, below, above = 0.75, 0.1, 0.4, 0.7
+    width, height = 5 * panel + 4 * gap + 2 * margin, panel + below + above
+    fig, axes = plt.subplots(1, 5, figsize=(width, height))
+    fig.subplots_adjust(margin / width, below / height, 1 - margin / width, 1 - above / height, gap / panel)
+    axes[0].imshow(_stretch(image), cmap="gray", vmin=0, vmax=1)
+    axes[0].set_title("input (mean projection)")
+    if probability is None:
+        axes[1].set_facecolor("0.92")
+        axes[1].set_box_aspect(pred.shape[0] / pred.shape[1])  # the size of the image panels
+        axes[1].text(0.5, 0.5, "no probability map", ha="center", va="center", transform=axes[1].transAxes)
+        axes[1].set_title("vessel probability")
+    else:
+        shown = axes[1].imshow(probability, cmap="magma", vmin=0, vmax=1)
+        axes[1].set_title("vessel probability")
+        # colour bar beside the panel, not taken out of it: all panels keep one size
+        fig.colorbar(shown, cax=axes[1].inset_axes((1.02, 0, 0.05, 1)))
+    axes[2].imshow(pred, cmap="gray", vmin=0, vmax=1)
+    axes[2].set_title("predicted mask")
+    axes[3].imshow(truth, cmap="gray", vmin=0, vmax=1)
+    axes[3].set_title("ground truth")
+    axes[4].imshow(error_overlay(pred, truth, image))
+    axes[4].set_title("errors over input")
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    legend = [
+        Patch(color=np.divide(TP_COLOR, 255), label=f"true positive ({counts.tp} px)"),
+        Patch(color=np.divide(FP_COLOR, 255), label=f"false positive ({counts.fp} px)"),
+        Patch(color=np.divide(FN_COLOR, 255), label=f"false negative ({counts.fn} px)"),
+    ]
+    fig.legend(handles=legend, loc="lower right", ncol=3, frameon=False, bbox_to_anchor=(0.99, 0.0))
+    fig.suptitle(f"{title}: Dice {score:.3f}" if title else f"Dice {score:.3f}")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    return score
+
+
+# --------------------------------------------------------------------------- ROC and PR curves
+
+
+class Curves(NamedTuple):
+    """ROC and precision-recall points at descending thresholds (bins + 1,): the first
+    threshold predicts every pixel vessel, the last (above 1) none."""
+
+    thresholds: np.ndarray
+    fpr: np.ndarray
+    tpr: np.ndarray
+    precision: np.ndarray
+    recall: np.ndarray
+    auc_roc: float
+    #: average precision: sum over thresholds of (recall step) x precision, no interpolation
+    average_precision: float
+    #: fraction of vessel pixels: the precision of a random guess
+    prevalence: float
+
+
+def pixel_histograms(probability: np.ndarray, label: np.ndarray, bins: int = 1000) -> np.ndarray:
+    """Counts (2, bins) of background (row 0) and vessel (row 1) pixels per probability bin
+    [k / bins, (k + 1) / bins) (the last bin includes 1) of a probability map (H, W) in 0..1
+    and its label (H, W). Histograms of several images add up to their pooled histogram."""
+    _check_same_shape(probability=probability, label=label)
+    if bins < 1:
+        raise ValueError(f"need at least one bin, got bins={bins}")
+    prob = np.asarray(probability, np.float64).ravel()
+    if not np.isfinite(prob).all():
+        raise ValueError(f"probabilities must be finite, got {np.count_nonzero(~np.isfinite(prob))} NaN/inf")
+    if prob.size and (prob.min() < 0 or prob.max() > 1):
+        raise ValueError(f"probabilities must lie in 0..1, got values from {prob.min()} to {prob.max()}")
+    index = np.minimum((prob * bins).astype(np.int64), bins - 1)
+    vessel = np.asarray(label, bool).ravel()
+    return np.stack([np.bincount(index[~vessel], minlength=bins), np.bincount(index[vessel], minlength=bins)])
+
+
+def binned_curves(histograms: np.ndarray) -> Curves:
+    """ROC and PR curves with their areas from background/vessel counts (2, bins) per
+    probability bin (see :func:`pixel_histograms`), a pixel counted vessel at threshold
+    k / bins when its bin is k or above. Exact up to ties within a bin (these count as
+    ties: half in the ROC area). Needs vessel and background pixels."""
+    counts = np.asarray(histograms)
+    if counts.ndim != 2 or counts.shape[0] != 2 or counts.shape[1] < 1:
+        raise ValueError(f"expected counts of shape (2, bins), got shape {counts.shape}")
+    n_neg, n_pos = (int(n) for n in counts.sum(axis=1))
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError(f"curves need vessel and background pixels, got {n_pos} vessel, {n_neg} background")
+    bins = counts.shape[1]
+    # predicted positives at threshold k / bins for k = 0..bins: counts of bins >= k
+    fp = np.r_[np.cumsum(counts[0, ::-1])[::-1], 0].astype(np.float64)
+    tp = np.r_[np.cumsum(counts[1, ::-1])[::-1], 0].astype(np.float64)
+    fpr, tpr = fp / n_neg, tp / n_pos
+    predicted = tp + fp
+    precision = np.divide(tp, predicted, out=np.ones_like(tp), where=predicted > 0)
+    auc_roc = float(np.sum((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2))
+    average_precision = float(np.sum((tpr[:-1] - tpr[1:]) * precision[:-1]))
+    return Curves(
+        thresholds=np.arange(bins + 1) / bins,
+        fpr=fpr,
+        tpr=tpr,
+        precision=precision,
+        recall=tpr,
+        auc_roc=auc_roc,
+        average_precision=average_precision,
+        prevalence=n_pos / (n_pos + n_neg),
+    )
+
+
+def roc_pr_figure(
+    path: str | Path,
+    subjects: Sequence[int | str],
+    histograms: Sequence[np.ndarray],
+    title: str = "",
+    threshold: float = 0.5,
+) -> Curves:
+    """ROC (left) and precision-recall (right) curves, written as PNG: the pooled curve of
+    all subjects' pixels (histograms (2, bins) each, see :func:`pixel_histograms`) with its
+    area in the legend, one thin line per subject that has vessels and background, and a
+    dot at the mask threshold. Returns the pooled curves."""
+    if len(subjects) != len(histograms) or not subjects:
+        raise ValueError(f"need one histogram per subject (> 0), got {len(subjects)} subjects "
+                         f"and {len(histograms)} histograms")  # fmt: skip
+    shapes = {np.shape(h) for h in histograms}
+    if len(shapes) != 1:
+        raise ValueError(f"histograms must share one shape (2, bins), got shapes {sorted(shapes)}")
+    pooled = binned_curves(np.sum(histograms, axis=0))
+    plt = _pyplot()
+    fig, (roc, pr) = plt.subplots(1, 2, figsize=(10, 4.6))
+    for histogram in histograms:
+        if np.asarray(histogram).sum(axis=1).min() > 0:
+            one = binned_curves(histogram)
+            roc.plot(one.fpr, one.tpr, color="0.65", linewidth=0.6)
+            pr.plot(one.recall, one.precision, color="0.65", linewidth=0.6)
+    roc.plot([], [], color="0.65", linewidth=0.6, label=f"single subjects (n={len(subjects)})")
+    pr.plot([], [], color="0.65", linewidth=0.6, label=f"single subjects (n={len(subjects)})")
+    roc.plot(pooled.fpr, pooled.tpr, color="tab:blue", linewidth=2, label=f"pooled, AUC {pooled.auc_roc:.3f}")
+    pr.plot(pooled.recall, pooled.precision, color="tab:blue", linewidth=2,
+            label=f"pooled, AP {pooled.average_precision:.3f}")  # fmt: skip
+    at = int(np.clip(np.searchsorted(pooled.thresholds, threshold), 0, len(pooled.thresholds) - 1))
+    roc.plot(pooled.fpr[at], pooled.tpr[at], "o", color="tab:red", label=f"threshold {threshold:g}")
+    pr.plot(pooled.recall[at], pooled.precision[at], "o", color="tab:red", label=f"threshold {threshold:g}")
+    roc.plot([0, 1], [0, 1], color="0.4", linestyle=":", linewidth=1, label="chance")
+    pr.axhline(pooled.prevalence, color="0.4", linestyle=":", linewidth=1,
+               label=f"chance (vessel fraction {pooled.prevalence:.3f})")  # fmt: skip
+    roc.set(xlabel="false positive rate (1 - specificity)", ylabel="true positive rate (sensitivity)",
+            title="ROC", xlim=(0, 1), ylim=(0, 1.01))  # fmt: skip
+    pr.set(xlabel="recall (sensitivity)", ylabel="precision", title="precision-recall",
+           xlim=(0, 1), ylim=(0, 1.01))  # fmt: skip
+    roc.legend(loc="lower right", fontsize="small")
+    pr.legend(loc="lower left", fontsize="small")
+    for ax in (roc, pr):
+        ax.set_aspect("equal")
+        ax.grid(True, linewidth=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    return pooled
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+def dice_comparison(
+    path: str | Path, dice_per_method: Mapping[str, Sequence[float]], title: str = ""
+) -> None:
+    """Box plot of per-subject Dice (n,) per method, with every subject as a point and the
+    mean as a diamond, written as PNG; methods in the given order."""
+    if not dice_per_method:
+        raise ValueError("dice_comparison needs at least one method")
+    values = {name: np.asarray(v, np.float64).ravel() for name, v in dice_per_method.items()}
+    empty = [name for name, v in values.items() if v.size == 0]
+    if empty:
+        raise ValueError(f"no Dice values for method(s) {', '.join(empty)}")
+    plt = _pyplot()
+    names = list(values)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(names) + 1.5), 4.5))
+    ax.boxplot([values[n] for n in names], widths=0.5, showfliers=False, medianprops={"color": "tab:blue"})
+    rng = np.random.default_rng(0)  # fixed jitter: the same figure on every run
+    for position, name in enumerate(names, start=1):
+        v = values[name]
+        x = position + rng.uniform(-0.12, 0.12, v.size)
+        ax.plot(x, v, "o", color="tab:orange", markersize=4, alpha=0.8, markeredgecolor="none")
+        ax.plot(position, v.mean(), "D", color="black", markersize=5)
+    ax.plot([], [], "o", color="tab:orange", markersize=4, label="one test subject")
+    ax.plot([], [], "D", color="black", markersize=5, label="mean")
+    ax.set_xticks(range(1, len(names) + 1), [f"{n}\n(n={values[n].size})" for n in names])
+    lowest = min(float(v.min()) for v in values.values())
+    ax.set_ylim(max(0.0, lowest - 0.05) if lowest > 0.3 else 0.0, 1.0)
+    ax.set_ylabel("Dice per test subject")
+    ax.grid(True, axis="y", linewidth=0.3)
+    ax.legend(loc="lower right", fontsize="small")
+    ax.set_title(title or "Dice per method on the test subjects")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
