@@ -24,6 +24,10 @@ configfile: Path(workflow.basedir) / "config.yaml"
 validate(config, "schemas/config.schema.yaml")
 
 
+# `snakemake --report results/report.html` after a run: the description and config used.
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/synthesize.smk"
 include: "rules/ingest.smk"
@@ -36,6 +40,7 @@ include: "rules/predict.smk"
 include: "rules/baseline.smk"
 include: "rules/evaluate.smk"
 include: "rules/realism.smk"
+include: "rules/figures.smk"
 
 
 rule all:
@@ -43,3 +48,6 @@ rule all:
         "results/summary.csv",
         "results/realism.csv",
         "results/figures/dataset_examples.png",
+        expand("results/{method}/figures/{id}.png", method=METHODS, id=SPLITS["test"]),
+        expand("results/{exp}/roc_pr.png", exp=EXPERIMENTS),
+        "results/figures/dice_comparison.png",

@@ -35,7 +35,9 @@ rule summarize:
     input:
         expand("results/{method}/metrics.csv", method=METHODS),
     output:
-        csv="results/summary.csv",
+        csv=report(
+            "results/summary.csv", caption="../report/summary.rst", category="Summary"
+        ),
         markdown="results/summary.md",
     log:
         "logs/summarize.log",

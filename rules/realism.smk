@@ -7,7 +7,9 @@ rule realism:
         projections=expand("results/projections/{id}.tif", id=ALL_IDS),
         labels=[str(label_path(DATA_ROOT, i)) for i in ALL_IDS],
     output:
-        "results/realism.csv",
+        report(
+            "results/realism.csv", caption="../report/realism.rst", category="Dataset"
+        ),
     log:
         "logs/realism.log",
     conda:
@@ -24,7 +26,11 @@ rule dataset_figure:
         projections=expand("results/projections/{id}.tif", id=ALL_IDS[:4]),
         labels=[str(label_path(DATA_ROOT, i)) for i in ALL_IDS[:4]],
     output:
-        "results/figures/dataset_examples.png",
+        report(
+            "results/figures/dataset_examples.png",
+            caption="../report/dataset_examples.rst",
+            category="Dataset",
+        ),
     log:
         "logs/dataset_figure.log",
     conda:
