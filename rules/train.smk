@@ -12,7 +12,12 @@ rule train:
         best="results/{exp}/best.pt",
         last="results/{exp}/last.pt",
         history="results/{exp}/history.csv",
-        curve="results/{exp}/learning_curve.png",
+        curve=report(
+            "results/{exp}/learning_curve.png",
+            caption="../report/learning_curve.rst",
+            category="Training",
+            subcategory="{exp}",
+        ),
     log:
         "logs/train/{exp}.log",
     conda:
@@ -20,5 +25,7 @@ rule train:
     threads: 8
     params:
         settings=settings,
+        # resumable state, outside the declared outputs (see workflow_scripts/train.py)
+        state_dir=lambda wc: f"results/{wc.exp}/resume",
     script:
         "../workflow_scripts/train.py"

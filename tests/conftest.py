@@ -39,14 +39,23 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "tiny_config.yaml"
 
 
+SNAKEMAKE_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def snakemake_command(workdir: Path, *args: str, configs: tuple[Path, ...] = ()) -> list[str]:
+    """The command running the real Snakefile on the tiny config (plus ``configs``) in
+    ``workdir`` on 2 cores; run it with env=SNAKEMAKE_ENV."""
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+    cmd += ["--directory", str(workdir), "--configfile", str(TINY), *map(str, configs)]
+    return [*cmd, "--cores", "2", *args]
+
+
 def run_snakemake(
     workdir: Path, *args: str, configs: tuple[Path, ...] = (), timeout: int = 600
 ) -> subprocess.CompletedProcess:
-    """The real Snakefile on the tiny config (plus ``configs``), in ``workdir``, 2 cores."""
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
-    cmd += ["--directory", str(workdir), "--configfile", str(TINY), *map(str, configs), "--cores", "2", *args]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    """Run :func:`snakemake_command` to its end."""
+    cmd = snakemake_command(workdir, *args, configs=configs)
+    return subprocess.run(cmd, capture_output=True, text=True, env=SNAKEMAKE_ENV, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

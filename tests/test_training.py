@@ -14,7 +14,7 @@ import torch
 
 from octaseg.data import PatchSampler
 from octaseg.models import build_model, count_parameters
-from octaseg.train import fit, load_checkpoint, lr_factor, model_from_checkpoint
+from octaseg.train import _plain, fit, load_checkpoint, lr_factor, model_from_checkpoint
 
 
 def test_seed_unet_parameter_count():
@@ -153,6 +153,30 @@ def test_sigterm_saves_mid_epoch_and_resumes_to_the_same_result(uninterrupted, t
     output = again.communicate(timeout=120)[0]
     assert again.returncode == 0 and f"resuming from {tmp_path / 'last.pt'}" in output, output
     _same_run(uninterrupted, tmp_path)
+
+
+def test_resume_only_on_the_same_data(tmp_path):
+    """An unfinished run on other training data (another resume_key) starts afresh."""
+    sys.path.insert(0, str(JOB.parent))
+    from train_job import SETTINGS, data
+
+    images, masks = data(0, 2)
+    settings = {**SETTINGS, "epochs": 2, "steps_per_epoch": 2}
+    sampler = PatchSampler(images, masks, 32, seed=0)
+    fit(sampler, images, masks, {**settings, "epochs": 1}, tmp_path, log=lambda m: None, resume_key=["a"])
+    state = load_checkpoint(tmp_path / "last.pt")
+    assert state["resume_key"] == ["a"] and state["finished"]
+    # make it look unfinished (as after a kill) and rerun with the full settings:
+    state["finished"], state["settings"] = False, _plain(settings)
+    torch.save(state, tmp_path / "last.pt")
+    lines: list[str] = []
+    fit(sampler, images, masks, settings, tmp_path, log=lines.append, resume_key=["a"])
+    assert any(line.startswith("resuming from") for line in lines), lines
+    state["finished"] = False
+    torch.save(state, tmp_path / "last.pt")
+    lines.clear()
+    fit(sampler, images, masks, settings, tmp_path, log=lines.append, resume_key=["a", "b"])
+    assert any("starting afresh" in line for line in lines), lines
 
 
 def test_lr_schedules():

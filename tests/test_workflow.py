@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
 
 import cv2
 import h5py
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from conftest import SNAKEMAKE_ENV, snakemake_command
 from conftest import run_snakemake as snakemake
 
 from octaseg.io import read_image, read_label
@@ -117,3 +124,45 @@ def test_orientation_guard_stops_on_a_turned_label(run, tmp_path):
     )
     assert "best match is" in log
     assert not (copy / "results" / "orientation" / "10002.json").exists()
+
+
+def _weights(path: Path) -> dict:
+    return torch.load(path, weights_only=True)["model"]
+
+
+@pytest.mark.workflow
+def test_killed_training_resumes_on_the_next_run(run, tmp_path):
+    """SIGKILL the whole workflow (Snakemake and its jobs) while training: Snakemake
+    deletes nothing it would not redo, the training state survives outside the declared
+    outputs, and the next run resumes it to the same weights as an uninterrupted run."""
+    longer = tmp_path / "longer.yaml"
+    longer.write_text("experiments:\n  direct_ce:\n    epochs: 8\n    steps_per_epoch: 12\n")
+    target = "results/direct_ce/best.pt"
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    for copy in (killed, whole):
+        shutil.copytree(run, copy, symlinks=True)
+    state = killed / "results" / "direct_ce" / "resume" / "last.pt"
+    cmd = snakemake_command(killed, target, configs=(longer,))
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    job = subprocess.Popen(cmd, env=SNAKEMAKE_ENV, start_new_session=True, **quiet)
+    deadline = time.time() + 300
+    while not state.exists() and time.time() < deadline and job.poll() is None:
+        time.sleep(0.2)
+    time.sleep(1.0)  # into the next epoch
+    os.killpg(job.pid, signal.SIGKILL)
+    job.wait(30)
+    assert state.exists(), "training never wrote its state"
+    assert not (killed / target).exists()  # the retraining's outputs were never complete
+
+    # a killed Snakemake leaves its lock: --unlock once (as the README says), then rerun
+    assert snakemake(killed, "--unlock", configs=(longer,)).returncode == 0
+    again = snakemake(killed, target, configs=(longer,))
+    assert again.returncode == 0, again.stderr[-3000:]
+    log = (killed / "logs" / "train" / "direct_ce.log").read_text()
+    assert "resuming from results/direct_ce/resume/last.pt" in log, log[-2000:]
+    assert not state.exists()  # moved into place when finished
+
+    done = snakemake(whole, target, configs=(longer,))
+    assert done.returncode == 0, done.stderr[-3000:]
+    a, b = _weights(killed / target), _weights(whole / target)
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -1,5 +1,6 @@
 """Rule train: fit one experiment's model on the train split, early-stopped on val."""
 
+import os
 from pathlib import Path
 
 import torch
@@ -36,6 +37,13 @@ else:
     sampler = PatchSampler(train_x, train_y, settings["patch_size"], seed=settings["seed"])
     val_x = [load_model_input([p], settings)[0] for p in inputs.val_images]
     val_y = [read_label(p, x.shape) for p, x in zip(inputs.val_labels, val_x, strict=True)]
-out_dir = Path(snakemake.output.best).parent
-history = fit(sampler, val_x, val_y, settings, out_dir, log=log.info)
+# Train in a folder Snakemake does not manage: it deletes the declared outputs of a job
+# that fails or is killed (a SLURM time limit, scancel, preemption), but not this state,
+# so the next run resumes from its last.pt. A finished run's files move into place.
+state = Path(snakemake.params.state_dir)
+data = {"train": list(inputs.train_images), "val": list(inputs.val_images)}
+history = fit(sampler, val_x, val_y, settings, state, log=log.info, resume_key=data)
 learning_curve(snakemake.output.curve, history, snakemake.wildcards.exp)
+for name in ("history", "best", "last"):  # last.pt last: its presence marks a complete run
+    os.replace(state / Path(snakemake.output[name]).name, snakemake.output[name])
+log.info("moved the finished run from %s into place", state)

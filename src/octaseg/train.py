@@ -132,11 +132,14 @@ def fit(
     settings: Mapping[str, Any],
     out_dir: str | Path,
     log: Callable[[str], None] = print,
+    resume_key: Any = None,
 ) -> list[dict[str, float]]:
     """Train on batches from ``sampler``, validate on whole normalized images (H, W) or
     (C, H, W) (volumes (D, H, W) for IPN) against bool masks (H, W); write best.pt, last.pt
     and history.csv to ``out_dir``; resume from ``out_dir/last.pt`` if it holds an
-    unfinished run with the same settings. Returns the per-epoch history.
+    unfinished run with the same settings and ``resume_key`` (any plain value naming the
+    training data, e.g. its file list; a run on other data starts afresh). Returns the
+    per-epoch history.
 
     ``settings``: model (name and parameters), loss, optimizer, lr, weight_decay,
     lr_schedule, lr_step_epochs, lr_gamma, epochs, steps_per_epoch, batch_size,
@@ -166,7 +169,11 @@ def fit(
     last_path = out_dir / "last.pt"
     if last_path.exists():
         state = load_checkpoint(last_path, device)
-        if state.get("settings") != plain_settings or state.get("finished"):
+        if (
+            state.get("settings") != plain_settings
+            or state.get("resume_key") != _plain(resume_key)
+            or state.get("finished")
+        ):
             log(f"{last_path}: from another run or finished; starting afresh")
         else:
             model.load_state_dict(state["model"])
@@ -195,6 +202,7 @@ def fit(
             "val_dice": history[-1]["val_dice"] if history else float("nan"),
             "model_spec": model_spec,
             "settings": plain_settings,
+            "resume_key": _plain(resume_key),
             "octaseg_version": __version__,
         }
 
