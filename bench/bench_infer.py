@@ -60,9 +60,17 @@ def speed(repeats: int) -> tuple[float, float]:
         "original: 64px windows, stride 16, fp32, averaged": ORIGINAL,
         "octaseg default: whole image, bf16": DEFAULT,
         "whole image, fp32": {"mode": "whole", "amp": False},
-        "64px windows, stride 32, Gaussian, bf16": {"mode": "window", "window": 64, "stride": 32, "amp": True},
+        "64px windows, stride 32, Gaussian, bf16": {
+            "mode": "window",
+            "window": 64,
+            "stride": 32,
+            "amp": True,
+        },
     }
-    seconds = {name: timed(lambda kw=kw: predict_probability(model, image, **kw), repeats) for name, kw in runs.items()}
+    seconds = {
+        name: timed(lambda kw=kw: predict_probability(model, image, **kw), repeats)
+        for name, kw in runs.items()
+    }
     print(f"Speed: 400x400 projection, U-Net base 64, {torch.get_num_threads()} threads, best of {repeats}")
     for name, s in seconds.items():
         print(f"  {name:<52} {s:7.2f} s")
@@ -114,7 +122,9 @@ def main() -> int:
     for exp, dice_original, dice_default in rows:
         delta = dice_default - dice_original
         ok &= abs(delta) <= DICE_TOLERANCE
-        print(f"  {exp:<14} original {dice_original:.4f}  default {dice_default:.4f}  difference {delta:+.4f}")
+        print(
+            f"  {exp:<14} original {dice_original:.4f}  default {dice_default:.4f}  difference {delta:+.4f}"
+        )
     print(f"  target: |difference| <= {DICE_TOLERANCE}")
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
