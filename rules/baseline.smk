@@ -11,5 +11,8 @@ rule baseline:
     conda:
         "../envs/octaseg.yaml"
     threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     script:
         "../workflow_scripts/baseline.py"

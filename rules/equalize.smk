@@ -11,5 +11,8 @@ rule equalize:
     conda:
         "../envs/octaseg.yaml"
     threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
     script:
         "../workflow_scripts/equalize.py"

@@ -25,6 +25,9 @@ rule evaluate:
     conda:
         "../envs/octaseg.yaml"
     threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
     params:
         ids=SPLITS["test"],
     script:
@@ -44,6 +47,9 @@ rule summarize:
     conda:
         "../envs/octaseg.yaml"
     threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
     params:
         methods=METHODS,
     script:

@@ -41,6 +41,9 @@ rule subject_figures:
     conda:
         "../envs/octaseg.yaml"
     threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
     params:
         ids=SPLITS["test"],
     script:
@@ -64,6 +67,9 @@ rule roc_pr:
     conda:
         "../envs/octaseg.yaml"
     threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=15,
     params:
         ids=SPLITS["test"],
         bins=1000,
@@ -86,6 +92,9 @@ rule dice_comparison:
     conda:
         "../envs/octaseg.yaml"
     threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
     params:
         methods=METHODS,
     script:

@@ -12,6 +12,9 @@ rule ingest:
     conda:
         "../envs/octaseg.yaml"
     threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=10,
     params:
         expect_scans=EXPECT_SCANS,
         dataset="octa",

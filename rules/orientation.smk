@@ -12,6 +12,9 @@ rule orientation:
     conda:
         "../envs/octaseg.yaml"
     threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
     params:
         orientation=ORIENTATION,
     script:

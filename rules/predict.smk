@@ -13,6 +13,9 @@ rule predict:
     conda:
         "../envs/octaseg.yaml"
     threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
     params:
         settings=inference_settings,
     script:

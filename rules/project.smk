@@ -11,6 +11,9 @@ rule project:
     conda:
         "../envs/octaseg.yaml"
     threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
     params:
         orientation=ORIENTATION,
     script:

@@ -15,6 +15,9 @@ rule realism:
     conda:
         "../envs/octaseg.yaml"
     threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
     params:
         ids=ALL_IDS,
     script:
@@ -36,6 +39,9 @@ rule dataset_figure:
     conda:
         "../envs/octaseg.yaml"
     threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         ids=ALL_IDS[:4],
         title=f"{'synthetic' if SYNTHETIC else DATA_ROOT} ({FOV}, orientation {ORIENTATION})",

@@ -12,6 +12,9 @@ rule resample:
     conda:
         "../envs/octaseg.yaml"
     threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=10,
     params:
         orientation=ORIENTATION,
     script:

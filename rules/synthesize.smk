@@ -15,6 +15,9 @@ if SYNTHETIC:
         conda:
             "../envs/octaseg.yaml"
         threads: 1
+        resources:
+            mem_mb=3000,
+            runtime=10,
         params:
             # the dataset root is three levels above Label/GT_LargeVessel/<id>.bmp
             root=lambda wildcards, output: str(Path(output.label).parents[2]),

@@ -23,6 +23,9 @@ rule train:
     conda:
         "../envs/octaseg.yaml"
     threads: 8
+    resources:
+        mem_mb=16000,
+        runtime=720,
     params:
         settings=settings,
         # resumable state, outside the declared outputs (see workflow_scripts/train.py)
