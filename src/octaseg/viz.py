@@ -21,6 +21,16 @@ def _pyplot():
     return plt
 
 
+def _save(fig, path: str | Path, tight: bool = True) -> None:
+    """Lay out (unless ``tight`` is off), write atomically in the format of the path's
+    suffix (PNG by default) and close a figure."""
+    if tight:
+        fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format=Path(path).suffix.lstrip(".") or "png")
+    _pyplot().close(fig)
+
+
 def dataset_examples(
     path: str | Path,
     subjects: Sequence[int | str],
@@ -53,10 +63,7 @@ def dataset_examples(
         ax.set_yticks([])
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format=Path(path).suffix.lstrip(".") or "png")
-    plt.close(fig)
+    _save(fig, path)
 
 
 def learning_curve(path: str | Path, history: Sequence[dict[str, float]], title: str = "") -> None:
@@ -76,10 +83,7 @@ def learning_curve(path: str | Path, history: Sequence[dict[str, float]], title:
     right.axvline(epochs[best], color="tab:red", linestyle=":", linewidth=1)
     if title:
         ax.set_title(title)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    _save(fig, path)
 
 
 # --------------------------------------------------------------------------- predictions
@@ -185,9 +189,7 @@ def subject_figure(
     ]
     fig.legend(handles=legend, loc="lower right", ncol=3, frameon=False, bbox_to_anchor=(0.99, 0.0))
     fig.suptitle(f"{title}: Dice {score:.3f}" if title else f"Dice {score:.3f}")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    _save(fig, path, tight=False)
     return score
 
 
@@ -306,10 +308,7 @@ def roc_pr_figure(
         ax.grid(True, linewidth=0.3)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    _save(fig, path)
     return pooled
 
 
@@ -346,7 +345,4 @@ def dice_comparison(
     ax.grid(True, axis="y", linewidth=0.3)
     ax.legend(loc="lower right", fontsize="small")
     ax.set_title(title or "Dice per method on the test subjects")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    _save(fig, path)
