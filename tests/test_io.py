@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import struct
-from pathlib import Path
 
 import cv2
 import h5py
 import numpy as np
 import pytest
+from conftest import bmp16, write_stack
 
 from octaseg import __version__
 from octaseg.io import (
@@ -81,17 +81,9 @@ def test_rgb_refused(stack):
         read_bscan_stack(folder)
 
 
-def _bmp16(path: Path, h: int, w: int) -> None:
-    stride = (2 * w + 3) & ~3
-    pixels = b"\0" * stride * h
-    header = struct.pack("<2sIHHI", b"BM", 54 + len(pixels), 0, 0, 54)
-    info = struct.pack("<IiiHHIIiiII", 40, w, h, 1, 16, 0, len(pixels), 0, 0, 0, 0)
-    path.write_bytes(header + info + pixels)
-
-
 def test_16bit_refused(stack):
     folder, _ = stack
-    _bmp16(folder / "2.bmp", 24, 16)
+    bmp16(folder / "2.bmp", 24, 16)
     with pytest.raises(InputError, match=r"2\.bmp: expected an 8-bit grayscale BMP, found a 16-bit BMP"):
         read_bscan_stack(folder)
 
@@ -133,6 +125,49 @@ def test_volume_roundtrip_and_attributes(tmp_path, stack):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["10001", "v.h5"]  # no temp file left
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_streaming_ingest_equals_read_then_write(tmp_path, rng, threads):
+    """ingest_bscans writes each B-scan as it is read, through reused buffers: the file
+    must equal write_volume of the stacked volume, whatever the thread count."""
+    from octaseg.io import ingest_bscans
+
+    volume = rng.integers(0, 256, size=(23, 18, 12), dtype=np.uint8)  # 12: rows unpadded
+    folder = write_stack(tmp_path / "10001", volume)
+    assert (
+        ingest_bscans(folder, tmp_path / "a.h5", threads=threads, attrs={"source_folder": "x"})
+        == volume.shape
+    )
+    write_volume(tmp_path / "b.h5", volume, {"source_folder": "x"})
+    with h5py.File(tmp_path / "a.h5") as a, h5py.File(tmp_path / "b.h5") as b:
+        np.testing.assert_array_equal(a["octa"][()], volume)
+        assert (
+            a["octa"].chunks == b["octa"].chunks
+            and dict(a["octa"].attrs).keys() == dict(b["octa"].attrs).keys()
+        )
+    np.testing.assert_array_equal(read_bscan_stack(folder, threads=threads), volume)
+
+
+def test_streaming_ingest_leaves_nothing_on_a_bad_scan(tmp_path, rng):
+    from octaseg.io import ingest_bscans
+
+    volume = rng.integers(0, 256, size=(9, 18, 12), dtype=np.uint8)
+    folder = write_stack(tmp_path / "10001", volume)
+    cv2.imwrite(str(folder / "7.bmp"), np.zeros((18, 16), np.uint8))
+    with pytest.raises(InputError, match=r"7\.bmp: expected a B-scan of 18x12"):
+        ingest_bscans(folder, tmp_path / "out" / "v.h5")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_atomic_path_removes_a_killed_writers_temporary(tmp_path):
+    stale = tmp_path / ".v.tmp12345.h5"  # as left by a SIGKILLed process 12345
+    stale.write_bytes(b"half")
+    other = tmp_path / ".w.tmp12345.h5"  # another output's: kept
+    other.write_bytes(b"half")
+    with atomic_path(tmp_path / "v.h5") as tmp:
+        tmp.write_bytes(b"whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".w.tmp12345.h5", "v.h5"]
+
+
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "out.png"
     with pytest.raises(RuntimeError), atomic_path(target) as tmp:
@@ -160,3 +195,35 @@ def test_label_checks(tmp_path):
     cv2.imwrite(str(tmp_path / "bad.bmp"), label)
     with pytest.raises(InputError, match=r"bad\.bmp: expected a binary label .* found values 0, 128, 255"):
         read_label(tmp_path / "bad.bmp")
+
+
+def _bmp8(image: np.ndarray, palette: np.ndarray, top_down: bool = False) -> bytes:
+    """An 8-bit BMP of ``image`` with a grey ``palette`` (256 values) written by hand."""
+    rows, width = image.shape
+    stride = (width + 3) & ~3
+    padded = np.zeros((rows, stride), np.uint8)
+    padded[:, :width] = image if top_down else image[::-1]
+    offset = 14 + 40 + 1024
+    header = struct.pack("<2sIHHI", b"BM", offset + padded.size, 0, 0, offset)
+    info = struct.pack(
+        "<IiiHHIIiiII", 40, width, -rows if top_down else rows, 1, 8, 0, padded.size, 0, 0, 256, 0
+    )
+    colors = np.repeat(palette.astype(np.uint8)[:, None], 4, axis=1)
+    colors[:, 3] = 0
+    return header + info + colors.tobytes() + padded.tobytes()
+
+
+@pytest.mark.parametrize("top_down", [False, True])
+@pytest.mark.parametrize("width", [12, 13])  # 13: rows padded to 16 bytes
+def test_stack_palettes_and_row_orders(tmp_path, rng, top_down, width):
+    """The shared-header fast path gives what the full decoder gives: an inverted grey
+    palette is applied to every file, bottom-up and top-down rows, padded rows."""
+    volume = rng.integers(0, 256, size=(7, 9, width), dtype=np.uint8)
+    for name, palette in [("identity", np.arange(256)), ("inverted", 255 - np.arange(256))]:
+        folder = tmp_path / name
+        folder.mkdir()
+        for i, scan in enumerate(volume):
+            (folder / f"{i + 1}.bmp").write_bytes(_bmp8(scan, palette, top_down))
+        expected = palette.astype(np.uint8)[volume]
+        np.testing.assert_array_equal(read_bscan_stack(folder), expected)
+        np.testing.assert_array_equal(read_bmp_gray8(folder / "3.bmp"), expected[2])

@@ -58,11 +58,12 @@ def _synth_report(args: argparse.Namespace) -> None:
 
 
 def _ingest(args: argparse.Namespace) -> None:
-    from octaseg.io import read_bscan_stack, write_volume
+    from octaseg.io import ingest_bscans
 
-    volume = read_bscan_stack(args.bmp_dir, expect_scans=args.expect_scans)
-    write_volume(args.out, volume, {"source_folder": str(args.bmp_dir)})
-    print(f"{args.out}: volume {volume.shape} (scan, depth, x)")
+    shape = ingest_bscans(
+        args.bmp_dir, args.out, args.expect_scans, attrs={"source_folder": str(args.bmp_dir)}
+    )
+    print(f"{args.out}: volume {shape} (scan, depth, x)")
 
 
 def _project(args: argparse.Namespace) -> None:
@@ -102,7 +103,7 @@ def _predict(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device or settings.get("device", "auto"))
-    model = model_from_checkpoint(ckpt).to(device)
+    model = model_from_checkpoint(ckpt, checkpoint).to(device)
     out = Path(args.out)
     for item in args.input:
         paths = [Path(p) for p in item.split(",")]

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import csv
 import os
-import re
 import struct
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +23,7 @@ import h5py
 import numpy as np
 
 from octaseg import __version__
-
-#: File names that devices and file browsers leave in folders; never B-scans.
-IGNORED_NAMES = frozenset({"thumbs.db", "desktop.ini", ".ds_store"})
-_BSCAN_NAME = re.compile(r"^(\d+)\.bmp$", re.IGNORECASE)
+from octaseg.layout import BSCAN_NAME, IGNORED_NAMES
 
 
 class InputError(ValueError):
@@ -43,9 +40,13 @@ def _tmp_sibling(path: Path) -> Path:
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds.
+
+    Temporaries of ``path`` that a killed process left behind are removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob_escape(path.stem)}.tmp*{glob_escape(path.suffix)}"):
+        stale.unlink(missing_ok=True)
     tmp = _tmp_sibling(path)
     try:
         yield tmp
@@ -66,11 +67,16 @@ def read_bmp_gray8(path: str | Path) -> np.ndarray:
     is applied; a colour palette is refused.
     """
     path = Path(path)
-    data = path.read_bytes()
-    if len(data) < 54 or data[:2] != b"BM":
+    return np.ascontiguousarray(_decode_bmp_gray8(path, path.read_bytes()))
+
+
+def _decode_bmp_gray8(path: Path, data: bytes | bytearray | memoryview) -> np.ndarray:
+    """:func:`read_bmp_gray8` of a file's bytes (``path`` only names it in errors). The
+    result may be a view into ``data``."""
+    if len(data) < 54 or bytes(data[:2]) != b"BM":
         raise InputError(
             f"{path}: expected a BMP file (starts with 'BM', at least 54 bytes), "
-            f"found {len(data)} bytes starting with {data[:2]!r}"
+            f"found {len(data)} bytes starting with {bytes(data[:2])!r}"
         )
     offset, header_size = struct.unpack_from("<II", data, 10)
     if header_size < 40:
@@ -106,7 +112,7 @@ def read_bmp_gray8(path: str | Path) -> np.ndarray:
         if int(image.max(initial=0)) >= n_colors:
             raise InputError(f"{path}: pixel index {int(image.max())} beyond the {n_colors}-colour palette")
         return lut[image]
-    return np.ascontiguousarray(image)
+    return image
 
 
 def list_bscans(folder: str | Path) -> list[Path]:
@@ -124,7 +130,7 @@ def list_bscans(folder: str | Path) -> list[Path]:
         name = entry.name
         if name.lower() in IGNORED_NAMES or name.startswith("."):
             continue
-        match = _BSCAN_NAME.match(name)
+        match = BSCAN_NAME.match(name)
         if not match or not entry.is_file():
             raise InputError(
                 f"{folder / name}: expected only B-scan files named <number>.bmp in {folder}, found {name!r}"
@@ -148,30 +154,77 @@ def list_bscans(folder: str | Path) -> list[Path]:
     return [numbered[i] for i in range(1, n + 1)]
 
 
-def read_bscan_stack(folder: str | Path, expect_scans: int | None = None, threads: int = 2) -> np.ndarray:
-    """Read a subject's B-scans into a uint8 volume (scan, depth, x).
+def iter_bscans(
+    folder: str | Path, expect_scans: int | None = None, threads: int = 2
+) -> tuple[int, tuple[int, int], Iterator[np.ndarray]]:
+    """A subject's B-scans in order, read ``threads`` files at a time ahead of the consumer.
 
+    Returns (number of scans, (depth, x) of every scan, iterator of uint8 (depth, x)).
     Every file must be an 8-bit grayscale BMP of the same size; with ``expect_scans`` the
-    folder must hold exactly that many.
+    folder must hold exactly that many. Each reader thread reads into a buffer of its own,
+    so a yielded scan is valid until the next one is requested: copy it to keep it.
     """
     files = list_bscans(folder)
     if expect_scans is not None and len(files) != expect_scans:
         raise InputError(f"{folder}: expected {expect_scans} B-scans, found {len(files)}")
-    first = read_bmp_gray8(files[0])
-    volume = np.empty((len(files), *first.shape), np.uint8)
-    volume[0] = first
+    first_bytes = files[0].read_bytes()
+    first = np.ascontiguousarray(_decode_bmp_gray8(files[0], first_bytes))
+    # Files of one device share their header and palette byte for byte: a file whose
+    # header equals the first one's (checked in full) is decoded without parsing it again.
+    (offset,) = struct.unpack_from("<I", first_bytes, 10)
+    header, size_first = first_bytes[:offset], len(first_bytes)
+    bottom_up = struct.unpack_from("<i", first_bytes, 22)[0] > 0
+    stride = (first.shape[1] + 3) & ~3
+    threads = max(1, threads)
 
-    def load(i: int) -> None:
-        image = read_bmp_gray8(files[i])
+    def pixels(data: bytes | memoryview) -> np.ndarray:
+        image = np.frombuffer(data, np.uint8, stride * first.shape[0], offset).reshape(-1, stride)
+        image = image[:, : first.shape[1]]
+        return np.ascontiguousarray(image[::-1] if bottom_up else image)
+
+    # (not for a palette that maps indices to other grey values: those take the full path)
+    fast = np.array_equal(pixels(first_bytes), first)
+
+    def load(i: int, buffer: bytearray) -> np.ndarray:
+        with open(files[i], "rb", buffering=0) as f:
+            size = os.fstat(f.fileno()).st_size
+            if len(buffer) < size:
+                buffer.extend(bytes(size - len(buffer)))
+            view = memoryview(buffer)[:size]
+            got = f.readinto(view)
+        if fast and got == size == size_first and view[:offset] == header:
+            return pixels(view)
+        image = _decode_bmp_gray8(files[i], view[:got])
         if image.shape != first.shape:
             raise InputError(
                 f"{files[i]}: expected a B-scan of {first.shape[0]}x{first.shape[1]} "
                 f"(depth x width, as {files[0].name}), found {image.shape[0]}x{image.shape[1]}"
             )
-        volume[i] = image
+        return np.ascontiguousarray(image)
 
-    with ThreadPoolExecutor(max(1, threads)) as pool:
-        list(pool.map(load, range(1, len(files))))
+    def scans() -> Iterator[np.ndarray]:
+        yield first
+        # one buffer per scan in flight: threads reading, one being consumed
+        buffers = [bytearray() for _ in range(2 * threads + 1)]
+        with ThreadPoolExecutor(threads) as pool:
+            pending = []
+            for i in range(1, len(files)):
+                pending.append(pool.submit(load, i, buffers[i % len(buffers)]))
+                if len(pending) > 2 * threads - 1:
+                    yield pending.pop(0).result()
+            for future in pending:
+                yield future.result()
+
+    return len(files), first.shape, scans()
+
+
+def read_bscan_stack(folder: str | Path, expect_scans: int | None = None, threads: int = 2) -> np.ndarray:
+    """Read a subject's B-scans into a uint8 volume (scan, depth, x), checked as
+    :func:`iter_bscans` checks them."""
+    n, shape, scans = iter_bscans(folder, expect_scans, threads)
+    volume = np.empty((n, *shape), np.uint8)
+    for i, scan in enumerate(scans):
+        volume[i] = scan
     return volume
 
 
@@ -191,13 +244,41 @@ def write_volume(
     if volume.ndim != 3 or volume.dtype != np.uint8:
         raise ValueError(f"expected a uint8 volume (scan, depth, x), got {volume.dtype} {volume.shape}")
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        ds = f.create_dataset(dataset, data=volume, chunks=(1, *volume.shape[1:]))
-        ds.attrs["axes"] = "scan,depth,x"
-        ds.attrs["shape"] = volume.shape
-        ds.attrs["n_bscans"] = volume.shape[0]
-        ds.attrs["octaseg_version"] = __version__
-        for key, value in (attrs or {}).items():
-            ds.attrs[key] = value
+        ds = _create_volume_dataset(f, dataset, volume.shape, attrs)
+        ds[...] = volume
+
+
+def _create_volume_dataset(
+    f: h5py.File, dataset: str, shape: tuple[int, ...], attrs: Mapping[str, Any] | None
+) -> h5py.Dataset:
+    ds = f.create_dataset(dataset, shape=shape, dtype=np.uint8, chunks=(1, *shape[1:]))
+    ds.attrs["axes"] = "scan,depth,x"
+    ds.attrs["shape"] = shape
+    ds.attrs["n_bscans"] = shape[0]
+    ds.attrs["octaseg_version"] = __version__
+    for key, value in (attrs or {}).items():
+        ds.attrs[key] = value
+    return ds
+
+
+def ingest_bscans(
+    folder: str | Path,
+    path: str | Path,
+    expect_scans: int | None = None,
+    dataset: str = VOLUME_DATASET,
+    attrs: Mapping[str, Any] | None = None,
+    threads: int = 2,
+) -> tuple[int, int, int]:
+    """A B-scan folder straight into an HDF5 volume as :func:`write_volume` writes it,
+    each B-scan written as it is read (reading runs ahead on ``threads``), so writing
+    overlaps reading and the whole volume is never held. Returns its shape (scan, depth, x).
+    Nothing is left at ``path`` if a B-scan is bad."""
+    n, shape, scans = iter_bscans(folder, expect_scans, threads)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        ds = _create_volume_dataset(f, dataset, (n, *shape), attrs)
+        for i, scan in enumerate(scans):
+            ds.id.write_direct_chunk((i, 0, 0), scan)
+    return (n, *shape)
 
 
 def read_volume(path: str | Path, dataset: str = VOLUME_DATASET) -> np.ndarray:
