@@ -7,7 +7,7 @@ from octaseg.config import (
     splits,
     training_settings,
 )
-from octaseg.layout import bscan_dir, label_path
+from octaseg.layout import bscan_dir, bscan_fingerprint, label_path
 
 DATA_ROOT = dataset_root(config)
 SYNTHETIC = not config["data_root"]
@@ -30,6 +30,16 @@ wildcard_constraints:
     modality="octa|oct",
     exp="|".join(EXPERIMENTS),
     method="|".join(METHODS),
+
+
+def bscan_folder_fingerprint(modality):
+    """A param function: the fingerprint of a subject's B-scan folder. It takes only the
+    wildcards: Snakemake leaves params computed from `input` out of its params trigger."""
+
+    def fingerprint(wildcards):
+        return bscan_fingerprint(bscan_dir(DATA_ROOT, FOV, wildcards.id, modality))
+
+    return fingerprint
 
 
 def settings(wildcards):

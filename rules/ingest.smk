@@ -18,6 +18,8 @@ rule ingest:
     params:
         expect_scans=EXPECT_SCANS,
         dataset="octa",
+        # a B-scan overwritten in place re-ingests (the folder's mtime does not change)
+        fingerprint=bscan_folder_fingerprint("OCTA"),
     script:
         "../workflow_scripts/ingest.py"
 
@@ -32,3 +34,4 @@ use rule ingest as ingest_oct with:
     params:
         expect_scans=EXPECT_SCANS,
         dataset="oct",
+        fingerprint=bscan_folder_fingerprint("OCT"),
