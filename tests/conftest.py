@@ -4,6 +4,7 @@ the real workflow on the tiny config that every workflow-level test reads."""
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +64,27 @@ def run(tmp_path_factory) -> Path:
     """A work folder in which the whole tiny workflow has run once (shared: read it, or
     copy it before changing anything)."""
     workdir = tmp_path_factory.mktemp("run")
-    done = run_snakemake(workdir)
+    done = run_snakemake(workdir, timeout=1800)  # minutes alone; far longer on a busy machine
     assert done.returncode == 0, done.stderr[-5000:]
     return workdir
+
+
+def bmp16(path: Path, h: int, w: int) -> None:
+    """Write a (blank) 16-bit BMP of h x w: a format the reader must refuse."""
+    stride = (2 * w + 3) & ~3
+    pixels = b"\0" * stride * h
+    header = struct.pack("<2sIHHI", b"BM", 54 + len(pixels), 0, 0, 54)
+    info = struct.pack("<IiiHHIIiiII", 40, w, h, 1, 16, 0, len(pixels), 0, 0, 0, 0)
+    path.write_bytes(header + info + pixels)
+
+
+def job_counts(dry_run_output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run: rule -> number of jobs."""
+    lines = dry_run_output.split("Job stats:")[1].splitlines()[3:]
+    counts = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import SNAKEMAKE_ENV, snakemake_command
+from conftest import SNAKEMAKE_ENV, job_counts, snakemake_command
 from conftest import run_snakemake as snakemake
 
 from octaseg.io import read_image, read_label
@@ -93,21 +93,9 @@ def test_changing_one_experiment_retrains_only_it(run, tmp_path):
     (tmp_path / "change.yaml").write_text("experiments:\n  direct_iou:\n    lr: 0.002\n")
     changed = snakemake(run, "--dry-run", configs=(tmp_path / "change.yaml",))
     assert changed.returncode == 0, changed.stderr[-3000:]
-    stats = _job_counts(changed.stdout)
+    stats = job_counts(changed.stdout)
     assert stats.get("train") == 1 and stats.get("evaluate") == 1, stats
     assert "exp=direct_iou" in changed.stdout and "exp=direct_ce" not in changed.stdout
-
-
-def _job_counts(dry_run_output: str) -> dict[str, int]:
-    """The 'Job stats' table of a dry run: rule -> number of jobs."""
-    lines = dry_run_output.split("Job stats:")[1].splitlines()[3:]
-    counts = {}
-    for line in lines:
-        parts = line.split()
-        if len(parts) != 2 or not parts[1].isdigit():
-            break
-        counts[parts[0]] = int(parts[1])
-    return counts
 
 
 @pytest.mark.workflow

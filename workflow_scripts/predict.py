@@ -12,7 +12,9 @@ log = logs.to_file(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 settings = snakemake.params.settings
 device = pick_device(settings["device"])
-model = model_from_checkpoint(load_checkpoint(snakemake.input.checkpoint)).to(device)
+model = model_from_checkpoint(load_checkpoint(snakemake.input.checkpoint), snakemake.input.checkpoint).to(
+    device
+)
 image = load_model_input(snakemake.input.image, settings)  # files already in the label frame
 prob = predict_with_settings(model, image, settings, device)
 write_image(snakemake.output.probability, prob.astype(np.float32))

@@ -30,7 +30,7 @@ import torch
 from octaseg import __version__, metrics
 from octaseg.data import BlockSampler, PatchSampler
 from octaseg.infer import predict_with_settings
-from octaseg.io import atomic_path, write_csv
+from octaseg.io import InputError, atomic_path, write_csv
 from octaseg.losses import build_loss
 from octaseg.models import build_model
 
@@ -59,11 +59,50 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return torch.load(path, map_location=map_location, weights_only=True)
 
 
-def model_from_checkpoint(ckpt: Mapping[str, Any]) -> torch.nn.Module:
-    """Rebuild the model a checkpoint was trained with and load its weights."""
+def model_from_checkpoint(ckpt: Mapping[str, Any], path: str | Path | None = None) -> torch.nn.Module:
+    """Rebuild the model a checkpoint was trained with and load its weights.
+
+    A checkpoint that is not octaseg's, or whose weights are not those of the model its
+    ``model_spec`` names (a checkpoint of another model, edited or mixed up), raises
+    :class:`~octaseg.io.InputError` naming ``path`` (the file it was loaded from, when
+    given), the model expected and what the weights hold instead.
+    """
+    where = f"checkpoint {path}" if path is not None else "checkpoint"
+    if not isinstance(ckpt, Mapping) or "model_spec" not in ckpt or "model" not in ckpt:
+        found = f"keys {sorted(map(str, ckpt))[:6]}" if isinstance(ckpt, Mapping) else type(ckpt).__name__
+        raise InputError(f"{where}: expected an octaseg checkpoint (model_spec, model, ...), found {found}")
     spec = dict(ckpt["model_spec"])
-    model = build_model(spec.pop("name"), **spec)
-    model.load_state_dict(ckpt["model"])
+    try:
+        model = build_model(spec.pop("name"), **spec)
+    except (KeyError, TypeError, ValueError) as err:
+        found = dict(ckpt["model_spec"])
+        raise InputError(f"{where}: expected a model_spec octaseg can build, found {found} ({err})") from err
+    weights = ckpt["model"]
+    if not isinstance(weights, Mapping):
+        found = type(weights).__name__
+        raise InputError(f"{where}: expected the model's weights (a state dict), found a {found}")
+    expected = model.state_dict()
+    shape = {k: tuple(getattr(v, "shape", ())) for k, v in weights.items()}
+    problems = {
+        "missing": [k for k in expected if k not in weights],
+        "unexpected": [k for k in weights if k not in expected],
+        "shape": [
+            f"{k} {shape[k]} instead of {tuple(v.shape)}"
+            for k, v in expected.items()
+            if k in weights and shape[k] != tuple(v.shape)
+        ],
+    }
+    if any(problems.values()):
+        found = "; ".join(
+            f"{what} {', '.join(items[:3])}{' ...' if len(items) > 3 else ''}"
+            for what, items in problems.items()
+            if items
+        )
+        raise InputError(
+            f"{where}: expected the weights of model {dict(ckpt['model_spec'])} "
+            f"({len(expected)} tensors), found the weights of another model ({found})"
+        )
+    model.load_state_dict(weights)
     return model
 
 
