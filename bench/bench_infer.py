@@ -1,6 +1,6 @@
 """Benchmark: the default prediction mode against the original sliding-window method.
 
-    python bench/bench_infer.py [--repeats 2] [--threads 2] [--results results]
+    python bench/bench_infer.py [--repeats 3] [--threads 2] [--results results]
 
 Side by side in one run:
 
@@ -20,6 +20,7 @@ Prints seconds, the speed ratio and both Dice per experiment; exits 1 if a targe
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -42,13 +43,17 @@ ORIGINAL = {"mode": "window", "window": 64, "stride": 16, "batch_size": 32, "ble
 DEFAULT = {"mode": "whole", "amp": True}
 
 
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up: first-call allocations and kernel selection
-    best = float("inf")
+def timed(runs: dict[str, object], repeats: int) -> dict[str, float]:
+    """Best time of each callable over ``repeats`` rounds, the callables taking turns
+    within each round, so that load from elsewhere falls on all of them alike."""
+    for fn in runs.values():
+        fn()  # warm-up: first-call allocations and kernel selection
+    best = dict.fromkeys(runs, float("inf"))
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
     return best
 
 
@@ -67,11 +72,13 @@ def speed(repeats: int) -> tuple[float, float]:
             "amp": True,
         },
     }
-    seconds = {
-        name: timed(lambda kw=kw: predict_probability(model, image, **kw), repeats)
-        for name, kw in runs.items()
-    }
-    print(f"Speed: 400x400 projection, U-Net base 64, {torch.get_num_threads()} threads, best of {repeats}")
+    seconds = timed(
+        {name: (lambda kw=kw: predict_probability(model, image, **kw)) for name, kw in runs.items()}, repeats
+    )
+    print(
+        f"Speed: 400x400 projection, U-Net base 64, {torch.get_num_threads()} threads, best of {repeats} "
+        f"(load average {os.getloadavg()[0]:.1f})"
+    )
     for name, s in seconds.items():
         print(f"  {name:<52} {s:7.2f} s")
     original, default = seconds[next(iter(runs))], seconds["octaseg default: whole image, bf16"]
@@ -102,7 +109,7 @@ def agreement(results: Path) -> list[tuple[str, float, float]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--results", type=Path, default=Path("results"), help="the demo's results folder")
     args = parser.parse_args()
