@@ -5,7 +5,7 @@ from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
-min_version("9.0")
+min_version("9.20")
 
 # The rules import the octaseg package from src/: put it on the path of this process and,
 # through PYTHONPATH, of every job, also inside --use-conda environments and on a cluster.
