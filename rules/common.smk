@@ -34,7 +34,8 @@ wildcard_constraints:
 
 def bscan_folder_fingerprint(modality):
     """A param function: the fingerprint of a subject's B-scan folder. It takes only the
-    wildcards: Snakemake leaves params computed from `input` out of its params trigger."""
+    wildcards: Snakemake leaves params computed from `input` out of its params trigger.
+    """
 
     def fingerprint(wildcards):
         return bscan_fingerprint(bscan_dir(DATA_ROOT, FOV, wildcards.id, modality))
