@@ -124,7 +124,8 @@ def test_killed_training_resumes_on_the_next_run(run, tmp_path):
     deletes nothing it would not redo, the training state survives outside the declared
     outputs, and the next run resumes it to the same weights as an uninterrupted run."""
     longer = tmp_path / "longer.yaml"
-    longer.write_text("experiments:\n  direct_ce:\n    epochs: 8\n    steps_per_epoch: 12\n")
+    # long enough (about 1 s per epoch alone) that the kill lands mid-training, not after it
+    longer.write_text("experiments:\n  direct_ce:\n    epochs: 6\n    steps_per_epoch: 80\n")
     target = "results/direct_ce/best.pt"
     killed, whole = tmp_path / "killed", tmp_path / "whole"
     for copy in (killed, whole):
@@ -136,10 +137,11 @@ def test_killed_training_resumes_on_the_next_run(run, tmp_path):
     deadline = time.time() + 300
     while not state.exists() and time.time() < deadline and job.poll() is None:
         time.sleep(0.2)
-    time.sleep(1.0)  # into the next epoch
+    time.sleep(0.5)  # into the next epoch
     os.killpg(job.pid, signal.SIGKILL)
     job.wait(30)
     assert state.exists(), "training never wrote its state"
+    assert not torch.load(state, weights_only=True)["finished"], "killed too late: training had finished"
     assert not (killed / target).exists()  # the retraining's outputs were never complete
 
     # a killed Snakemake leaves its lock: --unlock once (as the README says), then rerun
