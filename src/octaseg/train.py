@@ -221,7 +221,9 @@ def fit(
             scaler.load_state_dict(state["scaler"])
             history, best, since_best = list(state["history"]), state["best_score"], state["since_best"]
             start_epoch, start_step, epoch_losses = state["epoch"], state["step"], list(state["epoch_losses"])
-            if start_step >= settings["steps_per_epoch"]:  # saved at an epoch's end
+            # saved at an epoch's end (validated, in the history): go on with the next one;
+            # a SIGTERM after an epoch's last step but before its validation finishes it
+            if history and int(history[-1]["epoch"]) == start_epoch:
                 start_epoch, start_step, epoch_losses = start_epoch + 1, 0, []
             log(f"resuming from {last_path}: epoch {start_epoch}, step {start_step}")
 
