@@ -80,6 +80,14 @@ def split_labels(split):
     return [str(label_path(DATA_ROOT, i)) for i in SPLITS[split]]
 
 
+def test_probabilities(wildcards):
+    """A method's probability maps of the test subjects: trained models have them, the
+    baseline none."""
+    if wildcards.method not in EXPERIMENTS:
+        return []
+    return [f"results/{wildcards.method}/probability/{i}.tif" for i in SPLITS["test"]]
+
+
 def orientation_checks(*splits):
     """The orientation guard's outputs for the subjects of some splits: jobs that use
     their labels wait for them, so a mis-oriented label stops the run first."""

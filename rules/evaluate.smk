@@ -9,15 +9,7 @@ rule evaluate:
         labels=split_labels("test"),
         orientation=orientation_checks("test"),
         # probability maps, for AUC-ROC / AUC-PR: trained models have them, the baseline not
-        probabilities=lambda wc: (
-            expand(
-                "results/{method}/probability/{id}.tif",
-                method=wc.method,
-                id=SPLITS["test"],
-            )
-            if wc.method in EXPERIMENTS
-            else []
-        ),
+        probabilities=test_probabilities,
     output:
         "results/{method}/metrics.csv",
     log:

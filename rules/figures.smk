@@ -15,15 +15,7 @@ rule subject_figures:
         labels=split_labels("test"),
         orientation=orientation_checks("test"),
         # the trained models' probability maps; the baseline has none
-        probabilities=lambda wc: (
-            expand(
-                "results/{method}/probability/{id}.tif",
-                method=wc.method,
-                id=SPLITS["test"],
-            )
-            if wc.method in EXPERIMENTS
-            else []
-        ),
+        probabilities=test_probabilities,
     output:
         # one figure per test subject, in the report under its method, labelled by subject
         [
