@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import os
 import struct
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from glob import escape as glob_escape
@@ -154,77 +154,111 @@ def list_bscans(folder: str | Path) -> list[Path]:
     return [numbered[i] for i in range(1, n + 1)]
 
 
-def iter_bscans(
-    folder: str | Path, expect_scans: int | None = None, threads: int = 2
-) -> tuple[int, tuple[int, int], Iterator[np.ndarray]]:
-    """A subject's B-scans in order, read ``threads`` files at a time ahead of the consumer.
+_IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
 
-    Returns (number of scans, (depth, x) of every scan, iterator of uint8 (depth, x)).
-    Every file must be an 8-bit grayscale BMP of the same size; with ``expect_scans`` the
-    folder must hold exactly that many. Each reader thread reads into a buffer of its own,
-    so a yielded scan is valid until the next one is requested: copy it to keep it.
+
+class BscanFolder:
+    """A subject's B-scan files, checked: numbered 1..N (exactly ``expect_scans`` if
+    given), every one an 8-bit grayscale BMP of the first one's size.
+
+    ``first`` is B-scan 1 as uint8 (depth, x); :meth:`reader` gives a function that reads
+    B-scan ``i`` (0-based) into a buffer of its own, valid until its next call, so each
+    thread reading takes a reader of its own.
+
+    Files of one device share their header and palette byte for byte. A file of the
+    first one's size is read with one scatter read (``preadv``): its header into a
+    buffer that must equal the first file's, checked in full, and its rows straight
+    into their places in the output, bottom-up rows in reverse order, so no byte is
+    copied twice. Any other file, and any file of a folder whose first file has padded
+    rows or a palette that is not the identity, goes through the full decoder.
     """
-    files = list_bscans(folder)
-    if expect_scans is not None and len(files) != expect_scans:
-        raise InputError(f"{folder}: expected {expect_scans} B-scans, found {len(files)}")
-    first_bytes = files[0].read_bytes()
-    first = np.ascontiguousarray(_decode_bmp_gray8(files[0], first_bytes))
-    # Files of one device share their header and palette byte for byte: a file whose
-    # header equals the first one's (checked in full) is decoded without parsing it again.
-    (offset,) = struct.unpack_from("<I", first_bytes, 10)
-    header, size_first = first_bytes[:offset], len(first_bytes)
-    bottom_up = struct.unpack_from("<i", first_bytes, 22)[0] > 0
-    stride = (first.shape[1] + 3) & ~3
-    threads = max(1, threads)
 
-    def pixels(data: bytes | memoryview) -> np.ndarray:
-        image = np.frombuffer(data, np.uint8, stride * first.shape[0], offset).reshape(-1, stride)
-        image = image[:, : first.shape[1]]
-        return np.ascontiguousarray(image[::-1] if bottom_up else image)
+    def __init__(self, folder: str | Path, expect_scans: int | None = None) -> None:
+        self.folder = Path(folder)
+        self.files = list_bscans(folder)
+        if expect_scans is not None and len(self.files) != expect_scans:
+            raise InputError(f"{folder}: expected {expect_scans} B-scans, found {len(self.files)}")
+        data = self.files[0].read_bytes()
+        self.first = np.ascontiguousarray(_decode_bmp_gray8(self.files[0], data))
+        rows, width = self.first.shape
+        (self._offset,) = struct.unpack_from("<I", data, 10)
+        self._header, self._size = data[: self._offset], len(data)
+        self._bottom_up = struct.unpack_from("<i", data, 22)[0] > 0
+        stride = (width + 3) & ~3
+        pixels = np.frombuffer(data, np.uint8, stride * rows, self._offset).reshape(rows, stride)
+        pixels = pixels[::-1] if self._bottom_up else pixels
+        self._fast = (
+            stride == width
+            and rows + 1 <= _IOV_MAX
+            and self._size == self._offset + stride * rows
+            and np.array_equal(pixels, self.first)
+        )
 
-    # (not for a palette that maps indices to other grey values: those take the full path)
-    fast = np.array_equal(pixels(first_bytes), first)
+    def __len__(self) -> int:
+        return len(self.files)
 
-    def load(i: int, buffer: bytearray) -> np.ndarray:
-        with open(files[i], "rb", buffering=0) as f:
-            size = os.fstat(f.fileno()).st_size
-            if len(buffer) < size:
-                buffer.extend(bytes(size - len(buffer)))
-            view = memoryview(buffer)[:size]
-            got = f.readinto(view)
-        if fast and got == size == size_first and view[:offset] == header:
-            return pixels(view)
-        image = _decode_bmp_gray8(files[i], view[:got])
-        if image.shape != first.shape:
-            raise InputError(
-                f"{files[i]}: expected a B-scan of {first.shape[0]}x{first.shape[1]} "
-                f"(depth x width, as {files[0].name}), found {image.shape[0]}x{image.shape[1]}"
-            )
-        return np.ascontiguousarray(image)
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(scan, depth, x) of the volume."""
+        return (len(self.files), *self.first.shape)
 
-    def scans() -> Iterator[np.ndarray]:
-        yield first
-        # one buffer per scan in flight: threads reading, one being consumed
-        buffers = [bytearray() for _ in range(2 * threads + 1)]
+    def reader(self) -> Callable[[int], np.ndarray]:
+        out = np.empty_like(self.first)
+        head = bytearray(self._offset)
+        rows = [memoryview(row) for row in out]
+        iovecs = [memoryview(head), *(rows[::-1] if self._bottom_up else rows)]
+
+        def read(i: int) -> np.ndarray:
+            if i == 0:
+                return self.first
+            path = self.files[i]
+            with open(path, "rb", buffering=0) as f:
+                if self._fast:
+                    size = os.fstat(f.fileno()).st_size
+                    complete = size == self._size and os.preadv(f.fileno(), iovecs, 0) == size
+                    if complete and head == self._header:
+                        return out
+                    f.seek(0)
+                data = f.read()
+            image = _decode_bmp_gray8(path, data)
+            if image.shape != self.first.shape:
+                raise InputError(
+                    f"{path}: expected a B-scan of {self.first.shape[0]}x{self.first.shape[1]} "
+                    f"(depth x width, as {self.files[0].name}), found {image.shape[0]}x{image.shape[1]}"
+                )
+            return image
+
+        return read
+
+    def each(self, threads: int, use: Callable[[int, np.ndarray], None]) -> None:
+        """Call ``use(i, scan)`` for every B-scan, on ``threads`` threads that take every
+        ``threads``-th scan each; ``scan`` is valid only during the call. The first
+        error raised (in thread order) is raised here once all threads have stopped."""
+        threads = max(1, min(threads, len(self.files)))
+
+        def run(start: int) -> None:
+            read = self.reader()
+            for i in range(start, len(self.files), threads):
+                use(i, read(i))
+
+        if threads == 1:
+            run(0)
+            return
         with ThreadPoolExecutor(threads) as pool:
-            pending = []
-            for i in range(1, len(files)):
-                pending.append(pool.submit(load, i, buffers[i % len(buffers)]))
-                if len(pending) > 2 * threads - 1:
-                    yield pending.pop(0).result()
-            for future in pending:
-                yield future.result()
-
-    return len(files), first.shape, scans()
+            for future in [pool.submit(run, k) for k in range(threads)]:
+                future.result()
 
 
 def read_bscan_stack(folder: str | Path, expect_scans: int | None = None, threads: int = 2) -> np.ndarray:
     """Read a subject's B-scans into a uint8 volume (scan, depth, x), checked as
-    :func:`iter_bscans` checks them."""
-    n, shape, scans = iter_bscans(folder, expect_scans, threads)
-    volume = np.empty((n, *shape), np.uint8)
-    for i, scan in enumerate(scans):
+    :class:`BscanFolder` checks them."""
+    scans = BscanFolder(folder, expect_scans)
+    volume = np.empty(scans.shape, np.uint8)
+
+    def put(i: int, scan: np.ndarray) -> None:
         volume[i] = scan
+
+    scans.each(threads, put)
     return volume
 
 
@@ -249,9 +283,9 @@ def write_volume(
 
 
 def _create_volume_dataset(
-    f: h5py.File, dataset: str, shape: tuple[int, ...], attrs: Mapping[str, Any] | None
+    f: h5py.File, dataset: str, shape: tuple[int, ...], attrs: Mapping[str, Any] | None, **options: Any
 ) -> h5py.Dataset:
-    ds = f.create_dataset(dataset, shape=shape, dtype=np.uint8, chunks=(1, *shape[1:]))
+    ds = f.create_dataset(dataset, shape=shape, dtype=np.uint8, chunks=(1, *shape[1:]), **options)
     ds.attrs["axes"] = "scan,depth,x"
     ds.attrs["shape"] = shape
     ds.attrs["n_bscans"] = shape[0]
@@ -269,16 +303,36 @@ def ingest_bscans(
     attrs: Mapping[str, Any] | None = None,
     threads: int = 2,
 ) -> tuple[int, int, int]:
-    """A B-scan folder straight into an HDF5 volume as :func:`write_volume` writes it,
-    each B-scan written as it is read (reading runs ahead on ``threads``), so writing
-    overlaps reading and the whole volume is never held. Returns its shape (scan, depth, x).
-    Nothing is left at ``path`` if a B-scan is bad."""
-    n, shape, scans = iter_bscans(folder, expect_scans, threads)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        ds = _create_volume_dataset(f, dataset, (n, *shape), attrs)
-        for i, scan in enumerate(scans):
-            ds.id.write_direct_chunk((i, 0, 0), scan)
-    return (n, *shape)
+    """A B-scan folder straight into an HDF5 volume laid out as :func:`write_volume`
+    lays it out (one chunk per B-scan). Returns its shape (scan, depth, x).
+
+    The HDF5 file is created first with every chunk allocated (and not filled); then
+    ``threads`` threads each read B-scans and write them with ``pwrite`` at their
+    chunk's place in the file, so reading and writing overlap and the whole volume is
+    never held. Nothing is left at ``path`` if a B-scan is bad."""
+    scans = BscanFolder(folder, expect_scans)
+    with atomic_path(path) as tmp:
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+        with h5py.File(tmp, "w") as f:
+            ds = _create_volume_dataset(f, dataset, scans.shape, attrs, dcpl=dcpl, fill_time="never")
+            offsets = np.zeros(len(scans), np.int64)
+            ds.id.chunk_iter(lambda chunk: offsets.__setitem__(chunk.chunk_offset[0], chunk.byte_offset))
+        if not offsets.all():  # every chunk allocated at creation, none at offset 0
+            raise RuntimeError(f"{tmp}: HDF5 did not allocate every chunk of {dataset!r} at creation")
+        fd = os.open(tmp, os.O_WRONLY)
+        try:
+            scans.each(threads, lambda i, scan: _pwrite_all(fd, scan, int(offsets[i])))
+        finally:
+            os.close(fd)
+    return scans.shape
+
+
+def _pwrite_all(fd: int, data: np.ndarray, offset: int) -> None:
+    view = memoryview(data).cast("B")
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
 
 
 def read_volume(path: str | Path, dataset: str = VOLUME_DATASET) -> np.ndarray:
