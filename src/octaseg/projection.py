@@ -9,7 +9,9 @@ flips/rotations named in :data:`TRANSFORMS`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -117,3 +119,119 @@ def check_orientation(
             "Check the orientation setting or the label file."
         )
     return scores
+
+
+def max_projection(volume: np.ndarray) -> np.ndarray:
+    """Maximum over depth of a volume (scan, depth, x) -> float32 (scan, x)."""
+    if volume.ndim != 3:
+        raise ValueError(f"expected a volume shaped (scan, depth, x), got shape {volume.shape}")
+    return volume.max(axis=1).astype(np.float32)
+
+
+#: How a projection reduces the depth rows it spans.
+REDUCTIONS = ("mean", "max")
+
+
+def slab_projection(
+    volume: np.ndarray, top: np.ndarray, bottom: np.ndarray, reduce: str = "mean"
+) -> np.ndarray:
+    """Project each A-scan of a volume (scan, depth, x) over its own rows from ``top``
+    (included) to ``bottom`` (excluded), surfaces of depth rows (scan, x) rounded to the
+    nearest row -> float32 (scan, x). An A-scan whose slab is empty projects to 0.
+
+    Only the rows some slab reaches are visited, one depth row at a time, so a slab of a
+    full 6mm volume takes tens of milliseconds (bench/bench_slab.py).
+    """
+    if reduce not in REDUCTIONS:
+        raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
+    if volume.ndim != 3:
+        raise ValueError(f"expected a volume shaped (scan, depth, x), got shape {volume.shape}")
+    scans, depth, width = volume.shape
+    for name, surface in (("top", top), ("bottom", bottom)):
+        if np.shape(surface) != (scans, width):
+            raise ValueError(f"{name} surface must be (scan, x) = {(scans, width)}, got {np.shape(surface)}")
+    start = np.clip(np.rint(top), 0, depth).astype(np.int16)
+    stop = np.clip(np.rint(bottom), 0, depth).astype(np.int16)
+    stop = np.maximum(stop, start)
+    acc = np.zeros((scans, width), np.float32)
+    inside = np.empty((scans, width), bool)
+    above = np.empty((scans, width), bool)
+    combine = np.add if reduce == "mean" else np.maximum
+    for d in range(int(start.min()), int(stop.max())):
+        np.less_equal(start, d, out=inside)
+        np.greater(stop, d, out=above)
+        inside &= above
+        combine(acc, volume[:, d, :], out=acc, where=inside)
+    if reduce == "mean":
+        count = (stop - start).astype(np.float32)
+        np.divide(acc, count, out=acc, where=count > 0)
+    return acc
+
+
+def project(
+    volume: np.ndarray, reduce: str = "mean", top: np.ndarray | None = None, bottom: np.ndarray | None = None
+) -> np.ndarray:
+    """The en-face projection (scan, x) of a volume (scan, depth, x): over the whole depth
+    (no surfaces) or over the slab between two surfaces (see :func:`slab_projection`)."""
+    if top is None and bottom is None:
+        if reduce not in REDUCTIONS:
+            raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
+        return mean_projection(volume) if reduce == "mean" else max_projection(volume)
+    if top is None or bottom is None:
+        raise ValueError("a slab projection needs both a top and a bottom surface")
+    return slab_projection(volume, top, bottom, reduce)
+
+
+# --------------------------------------------------------------------------- channels
+
+#: How each channel reduces depth when named without a reduction, and how the synthetic
+#: generator makes its official-style maps: the mean everywhere. (OCTA-500's paper may
+#: describe maximum projections for its OCTA slab maps; on the synthetic volumes, whose
+#: flow signal saturates, a maximum turns a quarter of the slab white, so the mean it
+#: is; ``OCTA(ILM_OPL):max`` asks for the maximum.)
+MAP_REDUCTIONS: dict[tuple[str, str], str] = {
+    ("OCTA", "FULL"): "mean",
+    ("OCTA", "ILM_OPL"): "mean",
+    ("OCTA", "OPL_BM"): "mean",
+    ("OCT", "FULL"): "mean",
+    ("OCT", "ILM_OPL"): "mean",
+    ("OCT", "OPL_BM"): "mean",
+}
+_CHANNEL = re.compile(r"^(OCTA|OCT)\((FULL|ILM_OPL|OPL_BM)\)(?::(mean|max))?$")
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One en-face input channel, named as OCTA-500's map folders: ``OCTA(FULL)``,
+    ``OCTA(ILM_OPL)``, ``OCT(OPL_BM)`` ..., optionally with a reduction (``OCTA(FULL):max``)."""
+
+    modality: str  # OCTA or OCT
+    slab: str  # FULL, ILM_OPL or OPL_BM
+    reduce: str  # mean or max
+
+    @classmethod
+    def parse(cls, name: str) -> Channel:
+        match = _CHANNEL.match(str(name))
+        if not match:
+            raise ValueError(
+                f"bad channel {name!r}; expected <OCTA|OCT>(<FULL|ILM_OPL|OPL_BM>), optionally "
+                "followed by :mean or :max, e.g. OCTA(ILM_OPL)"
+            )
+        modality, slab, reduce = match.groups()
+        return cls(modality, slab, reduce or MAP_REDUCTIONS[(modality, slab)])
+
+    @property
+    def map_folder(self) -> str:
+        """The folder of OCTA-500's map of this channel: ``OCTA(ILM_OPL)``."""
+        return f"{self.modality}({self.slab})"
+
+    @property
+    def key(self) -> str:
+        """A file-name-safe name: ``octa_ilm_opl_max``."""
+        return f"{self.modality}_{self.slab}_{self.reduce}".lower()
+
+    @classmethod
+    def from_key(cls, key: str) -> Channel:
+        modality, rest = key.split("_", 1)
+        slab, reduce = rest.rsplit("_", 1)
+        return cls(modality.upper(), slab.upper(), reduce)
