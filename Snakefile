@@ -1,4 +1,5 @@
-# octaseg: raw OCTA-500 B-scan folders -> volumes -> projections -> models -> metrics.
+# octaseg: raw OCTA-500 B-scan folders (or official projection maps) -> volumes ->
+# layer surfaces -> projections -> models -> metrics.
 import os
 import sys
 from pathlib import Path
@@ -31,6 +32,7 @@ report: "report/workflow.rst"
 include: "rules/common.smk"
 include: "rules/synthesize.smk"
 include: "rules/ingest.smk"
+include: "rules/layers.smk"
 include: "rules/project.smk"
 include: "rules/equalize.smk"
 include: "rules/orientation.smk"
@@ -46,7 +48,8 @@ include: "rules/figures.smk"
 rule all:
     input:
         "results/summary.csv",
-        "results/realism.csv",
+        # dataset statistics of the volumes: none when starting from maps
+        ["results/realism.csv"] if SOURCE == "bscans" else [],
         "results/figures/dataset_examples.png",
         expand("results/{method}/figures/{id}.png", method=METHODS, id=SPLITS["test"]),
         expand("results/{exp}/roc_pr.png", exp=EXPERIMENTS),

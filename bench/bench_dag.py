@@ -3,12 +3,13 @@
     python bench/bench_dag.py [--subjects 300] [--repeat 3] [--keep DIR]
 
 Writes a dataset of ``--subjects`` tiny subjects (ids 10001..) in the OCTA-500 layout
-into a temporary folder: real files, 4 B-scans of 8x8 per subject for OCTA and OCT and an
-8x8 label, so that subject discovery, the split and every rule's inputs are those of a
-real dataset of that size; only the pixels are few. Then times ``snakemake --dry-run``
-on it with the default config.yaml (the official split 10001-10180 / 10181-10200 /
-10201-10300, every experiment and the baseline), as a user runs it: a new process, from
-an empty working folder (every job to do), printing every job. Prints the seconds of
+into a temporary folder: real files, 4 B-scans of 8x8 per subject for OCTA and OCT, an
+8x8 label, the six official projection maps and a GT_Layers file, so that subject
+discovery, the split and every rule's inputs are those of a real dataset of that size;
+only the pixels are few. Then times ``snakemake --dry-run`` on it with the default
+config.yaml (the official split 10001-10180 / 10181-10200 / 10201-10300, every
+experiment and the baseline), as a user runs it: a new process, from an empty working
+folder (every job to do), printing every job. Prints the seconds of
 each run, the number of jobs, and the best against the target of 10 s.
 """
 
@@ -26,6 +27,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+try:
+    from octaseg.io import write_image
+except ImportError:  # not installed: run from the source tree
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from octaseg.io import write_image
+from octaseg.layers import SURFACES, write_gt_layers
+from octaseg.layout import map_path
+from octaseg.projection import MAP_REDUCTIONS
+
 REPO = Path(__file__).resolve().parents[1]
 TARGET_S = 10.0
 
@@ -34,6 +44,7 @@ def write_dataset(root: Path, ids: range, scans: int = 4, size: int = 8) -> None
     bscan = np.zeros((size, size), np.uint8)
     label = np.zeros((size, size), np.uint8)
     label[:, size // 2] = 255
+    surfaces = {name: np.full((scans, size), 2.0 + k, np.float32) for k, name in enumerate(SURFACES)}
     (root / "Label" / "GT_LargeVessel").mkdir(parents=True)
     for i in ids:
         for modality in ["OCTA", "OCT"]:
@@ -41,6 +52,9 @@ def write_dataset(root: Path, ids: range, scans: int = 4, size: int = 8) -> None
             folder.mkdir(parents=True)
             for s in range(1, scans + 1):
                 cv2.imwrite(str(folder / f"{s}.bmp"), bscan)
+        for modality, slab in MAP_REDUCTIONS:  # the official projection maps
+            write_image(map_path(root, "6mm", f"{modality}({slab})", i), label)
+        write_gt_layers(root / "Label" / "GT_Layers" / f"{i}.mat", surfaces)
         cv2.imwrite(str(root / "Label" / "GT_LargeVessel" / f"{i}.bmp"), label)
 
 

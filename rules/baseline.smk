@@ -1,9 +1,9 @@
-# The classical baseline: Frangi vesselness (sigmas 2, 4, 6) + Otsu on the mean projection.
+# The classical baseline: Frangi vesselness (sigmas 2, 4, 6) + Otsu on the OCTA(FULL) image.
 
 
 rule baseline:
     input:
-        "results/projections/{id}.tif",
+        lambda wc: full_projection(wc.id),
     output:
         "results/frangi_otsu/masks/{id}.png",
     log:

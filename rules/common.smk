@@ -1,21 +1,35 @@
 # Shared definitions: dataset location, subjects per split, experiment settings.
 from octaseg.config import (
     block_depth,
+    channels_from,
+    check_experiments,
     dataset_root,
+    enabled_experiments,
     expected_scans,
     experiment_settings,
     splits,
     training_settings,
 )
-from octaseg.layout import bscan_dir, bscan_fingerprint, label_path
+from octaseg.layout import (
+    SUBJECT_MAP,
+    bscan_dir,
+    bscan_fingerprint,
+    label_path,
+    layers_path,
+    map_path,
+)
+from octaseg.projection import Channel
 
+check_experiments(config)
 DATA_ROOT = dataset_root(config)
 SYNTHETIC = not config["data_root"]
+# bscans: subjects start as B-scan folders; maps: as official projection maps
+SOURCE = config["source"]
 FOV = config["fov"]
 EXPECT_SCANS = expected_scans(config)
 ORIENTATION = config["orientation"][FOV]
 SPLITS = splits(config)
-EXPERIMENTS = sorted(config["experiments"])
+EXPERIMENTS = enabled_experiments(config)  # those not set to false
 # Classical baseline beside the trained models: evaluated and summarized like them.
 BASELINES = ["frangi_otsu"] if config["baseline"] else []
 METHODS = EXPERIMENTS + BASELINES
@@ -28,6 +42,7 @@ wildcard_constraints:
     id=r"\d+",
     depth=r"\d+",
     modality="octa|oct",
+    channel=r"(octa|oct)_(full|ilm_opl|opl_bm)_(mean|max)",
     exp="|".join(EXPERIMENTS),
     method="|".join(METHODS),
 
@@ -54,9 +69,10 @@ def inference_settings(wildcards):
 
 
 def model_input(exp, subject_id):
-    """The files an experiment reads for one subject: an en-face image, or for a volume
-    (IPN) experiment one volume per modality (channel), resampled to its block depth and
-    in the label frame."""
+    """The files an experiment reads for one subject: one en-face image per channel
+    (projected here, equalized, or the official map), or for a volume (IPN) experiment
+    one volume per modality (channel), resampled to its block depth and in the label
+    frame."""
     exp_settings = experiment_settings(config, exp)
     kind = exp_settings["input"]
     if kind == "volume":
@@ -64,9 +80,23 @@ def model_input(exp, subject_id):
         return [
             f"results/{m}_d{depth}/{subject_id}.h5" for m in exp_settings["modalities"]
         ]
-    folder = {"projection": "projections", "equalized": "equalized"}[kind]
-    suffix = {"projection": "tif", "equalized": "png"}[kind]
-    return [f"results/{folder}/{subject_id}.{suffix}"]
+    channels = [Channel.parse(c) for c in exp_settings["channels"]]
+    if kind == "equalized":
+        return [f"results/equalized/{c.key}/{subject_id}.png" for c in channels]
+    if channels_from(config, exp_settings) == "maps":
+        return [
+            str(map_path(DATA_ROOT, FOV, c.map_folder, subject_id)) for c in channels
+        ]
+    return [f"results/projections/{c.key}/{subject_id}.tif" for c in channels]
+
+
+def full_projection(subject_id):
+    """A subject's OCTA(FULL) en-face image, for the orientation guard, the baseline and
+    the figures: the workflow's mean projection, or with source maps the official map.
+    """
+    if SOURCE == "maps":
+        return str(map_path(DATA_ROOT, FOV, SUBJECT_MAP, subject_id))
+    return f"results/projections/{Channel.parse('OCTA(FULL)').key}/{subject_id}.tif"
 
 
 def split_inputs(split):
@@ -92,3 +122,24 @@ def orientation_checks(*splits):
     """The orientation guard's outputs for the subjects of some splits: jobs that use
     their labels wait for them, so a mis-oriented label stops the run first."""
     return [f"results/orientation/{i}.json" for s in splits for i in SPLITS[s]]
+
+
+def projection_inputs(wildcards):
+    """A channel's volume, and for a slab the subject's layer surfaces."""
+    channel = Channel.from_key(wildcards.channel)
+    inputs = {
+        "volume": f"results/{VOLUME_FOLDER[channel.modality.lower()]}/{wildcards.id}.h5"
+    }
+    if channel.slab != "FULL":
+        inputs["surfaces"] = f"results/surfaces/{wildcards.id}.h5"
+    return inputs
+
+
+def surfaces_input(wildcards):
+    """GT_Layers where config `layers` asks for it, or (auto) where it is present or,
+    in the synthetic dataset, about to be written; else the OCT volume."""
+    gt = layers_path(DATA_ROOT, wildcards.id)
+    present = SYNTHETIC or gt.is_file()
+    if config["layers"] == "gt" or (config["layers"] == "auto" and present):
+        return str(gt)
+    return f"results/volumes_oct/{wildcards.id}.h5"

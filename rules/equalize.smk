@@ -1,13 +1,13 @@
-# Projection -> globally histogram-equalized 8-bit image.
+# Projection -> globally histogram-equalized 8-bit image, per channel.
 
 
 rule equalize:
     input:
-        "results/projections/{id}.tif",
+        "results/projections/{channel}/{id}.tif",
     output:
-        "results/equalized/{id}.png",
+        "results/equalized/{channel}/{id}.png",
     log:
-        "logs/equalize/{id}.log",
+        "logs/equalize/{channel}/{id}.log",
     conda:
         "../envs/octaseg.yaml"
     threads: 1

@@ -1,13 +1,14 @@
-# Volume -> en-face mean projection over depth, in the label's orientation.
+# Volume -> en-face projection of one channel (OCTA or OCT; the full depth, or a slab
+# between two layer surfaces), turned into the label's orientation.
 
 
 rule project:
     input:
-        "results/volumes/{id}.h5",
+        unpack(projection_inputs),
     output:
-        "results/projections/{id}.tif",
+        "results/projections/{channel}/{id}.tif",
     log:
-        "logs/project/{id}.log",
+        "logs/project/{channel}/{id}.log",
     conda:
         "../envs/octaseg.yaml"
     threads: 1

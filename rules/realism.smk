@@ -4,7 +4,7 @@
 rule realism:
     input:
         volumes=expand("results/volumes/{id}.h5", id=ALL_IDS),
-        projections=expand("results/projections/{id}.tif", id=ALL_IDS),
+        projections=[full_projection(i) for i in ALL_IDS],
         labels=[str(label_path(DATA_ROOT, i)) for i in ALL_IDS],
     output:
         report(
@@ -26,7 +26,7 @@ rule realism:
 
 rule dataset_figure:
     input:
-        projections=expand("results/projections/{id}.tif", id=ALL_IDS[:4]),
+        projections=[full_projection(i) for i in ALL_IDS[:4]],
         labels=[str(label_path(DATA_ROOT, i)) for i in ALL_IDS[:4]],
     output:
         report(

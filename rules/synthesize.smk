@@ -2,6 +2,7 @@
 from pathlib import Path
 
 from octaseg.config import synthetic_geometry
+from octaseg.projection import MAP_REDUCTIONS
 
 if SYNTHETIC:
 
@@ -10,6 +11,12 @@ if SYNTHETIC:
             bscans=directory(f"{DATA_ROOT}/OCTA_{FOV}/OCTA/{{id}}"),
             oct=directory(f"{DATA_ROOT}/OCTA_{FOV}/OCT/{{id}}"),
             label=f"{DATA_ROOT}/Label/GT_LargeVessel/{{id}}.bmp",
+            layers=f"{DATA_ROOT}/Label/GT_Layers/{{id}}.mat",
+            # official-style projection maps: OCTA(FULL), OCTA(ILM_OPL), ... OCT(OPL_BM)
+            maps=[
+                str(map_path(DATA_ROOT, FOV, f"{m}({s})", "{id}"))
+                for m, s in MAP_REDUCTIONS
+            ],
         log:
             "logs/synthesize/{id}.log",
         conda:

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import FULL
 
 from octaseg.io import read_image, read_volume
 from octaseg.projection import mean_projection, orient
@@ -65,8 +66,8 @@ def test_predict_reproduces_the_workflow(run, tmp_path):
     predict rule gave: the checkpoint carries its preprocessing and prediction settings."""
     res = run / "results"
     ckpt = str(res / "direct_ce" / "best.pt")
-    done = octaseg("predict", "--checkpoint", ckpt, "--input", str(res / "projections" / "10005.tif"),
-                   str(res / "projections" / "10006.tif"), "--out", str(tmp_path / "a"))  # fmt: skip
+    done = octaseg("predict", "--checkpoint", ckpt, "--input", str(res / FULL / "10005.tif"),
+                   str(res / FULL / "10006.tif"), "--out", str(tmp_path / "a"))  # fmt: skip
     assert done.returncode == 0, done.stderr
     for i in ["10005", "10006"]:
         np.testing.assert_allclose(
@@ -102,7 +103,7 @@ def test_predict_errors_name_the_file(run, tmp_path):
     import torch
 
     res = run / "results"
-    image = str(res / "projections" / "10005.tif")
+    image = str(res / FULL / "10005.tif")
     torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
     done = octaseg(
         "predict", "--checkpoint", str(tmp_path / "other.pt"), "--input", image, "--out", str(tmp_path)

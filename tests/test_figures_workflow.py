@@ -6,10 +6,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from conftest import EXPERIMENTS, METHODS
 
 TEST_IDS = [10005, 10006]
-EXPERIMENTS = ["direct_ce", "direct_iou", "equalized_ce", "ipn"]
-METHODS = [*EXPERIMENTS, "frangi_otsu"]
 
 
 def read_png(path) -> np.ndarray:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-from conftest import REPO, SNAKEMAKE_ENV, job_counts, snakemake_command
+from conftest import EXPERIMENTS, REPO, SNAKEMAKE_ENV, job_counts, snakemake_command
 from conftest import run_snakemake as snakemake
 
 from octaseg.io import read_image
@@ -32,13 +32,29 @@ split:
   test: 10005-10006,10008
 """
 DATA = Path("resources/synthetic")
-EXPERIMENTS = ["direct_ce", "direct_iou", "equalized_ce", "ipn"]
-METHODS = [*EXPERIMENTS, "frangi_otsu"]
 # Rules with one job per subject, and those that make one subject's model input.
-PER_SUBJECT = {"ingest", "ingest_oct", "project", "equalize", "resample", "orientation", "baseline"}
-SUBJECT_INPUT = {"ingest": 1, "ingest_oct": 1, "project": 1, "equalize": 1, "resample": 2, "orientation": 1}
+PER_SUBJECT = {
+    "ingest",
+    "ingest_oct",
+    "surfaces",
+    "project",
+    "equalize",
+    "resample",
+    "orientation",
+    "baseline",
+}
+SUBJECT_INPUT = {
+    "ingest": 1,
+    "ingest_oct": 1,
+    "surfaces": 1,
+    "project": 2,  # OCTA(FULL) and OCTA(ILM_OPL)
+    "equalize": 1,
+    "resample": 2,
+    "orientation": 1,
+}
 # After new models: every test prediction, and everything that reads them.
-DOWNSTREAM_OF_MODELS = {"predict": 8, "evaluate": 4, "subject_figures": 4, "roc_pr": 4}
+N = len(EXPERIMENTS)
+DOWNSTREAM_OF_MODELS = {"predict": 2 * N, "evaluate": N, "subject_figures": N, "roc_pr": N}
 SUMMARY = {"dice_comparison": 1, "summarize": 1, "all": 1}
 
 _RULE = re.compile(r"^(?:local)?rule (\w+):$")
@@ -91,12 +107,16 @@ def _copy(real: tuple[Path, Path], tmp_path: Path) -> tuple[Path, tuple[Path, ..
 
 
 def _add_subject(work: Path, new: int, like: int) -> None:
-    """A new subject folder as a user adds one: B-scans (OCTA and OCT) and a label."""
+    """A new subject as OCTA-500 has them: B-scans (OCTA and OCT), the official projection
+    maps, the layer surfaces and a label."""
     for modality in ["OCTA", "OCT"]:
         src = work / DATA / "OCTA_6mm" / modality / str(like)
         shutil.copytree(src, src.with_name(str(new)), ignore=shutil.ignore_patterns(".*"))
-    labels = work / DATA / "Label" / "GT_LargeVessel"
-    shutil.copyfile(labels / f"{like}.bmp", labels / f"{new}.bmp")
+    for maps in (work / DATA / "OCTA_6mm" / "Projection Maps").iterdir():
+        shutil.copyfile(maps / f"{like}.bmp", maps / f"{new}.bmp")
+    for folder, suffix in (("GT_LargeVessel", "bmp"), ("GT_Layers", "mat")):
+        labels = work / DATA / "Label" / folder
+        shutil.copyfile(labels / f"{like}.{suffix}", labels / f"{new}.{suffix}")
 
 
 def _replace_label(work: Path, subject: int) -> None:
@@ -116,10 +136,10 @@ def test_adding_a_test_subject_runs_only_its_jobs(real, tmp_path):
     assert counts(jobs) == {
         **SUBJECT_INPUT,
         "baseline": 1,
-        "predict": 4,  # each model on the new subject; no retraining
-        "evaluate": 5,
-        "subject_figures": 5,
-        "roc_pr": 4,
+        "predict": N,  # each model on the new subject; no retraining
+        "evaluate": N + 1,
+        "subject_figures": N + 1,
+        "roc_pr": N,
         "realism": 1,
         **SUMMARY,
     }
@@ -151,7 +171,7 @@ def test_adding_a_training_subject_retrains(real, tmp_path):
     jobs = dry_run(work, configs=configs)
     assert subjects(jobs, PER_SUBJECT) == {"10007"}
     assert subjects(jobs, {"predict"}) == {"10005", "10006"}  # the new models on the test set
-    assert counts(jobs) == {**SUBJECT_INPUT, "train": 4, **DOWNSTREAM_OF_MODELS, "realism": 1, **SUMMARY}
+    assert counts(jobs) == {**SUBJECT_INPUT, "train": N, **DOWNSTREAM_OF_MODELS, "realism": 1, **SUMMARY}
     # the baseline learns nothing: its masks and metrics stay
     assert not [wc for rule, wc in jobs if wc.get("method") == "frangi_otsu"]
 
@@ -164,9 +184,9 @@ def test_replacing_a_test_label_reevaluates_only(real, tmp_path):
     assert subjects(jobs, PER_SUBJECT) == {"10005"}
     assert counts(jobs) == {
         "orientation": 1,  # the orientation guard reads the label
-        "evaluate": 5,
-        "subject_figures": 5,
-        "roc_pr": 4,
+        "evaluate": N + 1,
+        "subject_figures": N + 1,
+        "roc_pr": N,
         "realism": 1,  # label statistics of every subject
         **SUMMARY,
     }
@@ -180,7 +200,7 @@ def test_replacing_a_training_label_retrains(real, tmp_path):
     assert subjects(jobs, PER_SUBJECT) == {"10002"}
     assert counts(jobs) == {
         "orientation": 1,
-        "train": 4,
+        "train": N,
         **DOWNSTREAM_OF_MODELS,
         "realism": 1,
         "dataset_figure": 1,  # shows the first four subjects' labels

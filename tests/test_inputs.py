@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from conftest import bmp16, write_stack
+from conftest import FULL, bmp16, write_stack
 from conftest import run_snakemake as snakemake
 
 from octaseg.io import InputError
@@ -123,7 +123,7 @@ def test_bad_labels_stop_the_run_naming_the_file(broken, subject):
     log = (work / "logs" / "orientation" / f"{subject}.log").read_text()
     assert re.search(message, log), log[-2000:]
     assert re.search(message, done.stdout + done.stderr)
-    assert (work / "results" / "projections" / f"{subject}.tif").is_file()  # its B-scans were fine
+    assert (work / "results" / FULL / f"{subject}.tif").is_file()  # its B-scans were fine
     assert not list((work / "results" / "orientation").glob(f"*{subject}*"))
 
 

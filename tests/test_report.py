@@ -8,10 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_snakemake
+from conftest import EXPERIMENTS, METHODS, REPO, run_snakemake
 
-METHODS = ["direct_ce", "direct_iou", "equalized_ce", "ipn", "frangi_otsu"]
-EXPERIMENTS = METHODS[:-1]
 BROWSERS = ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome"]
 STYLESHEET = REPO / "report" / "report.css"
 

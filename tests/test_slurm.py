@@ -23,12 +23,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO, SNAKEMAKE_ENV, snakemake_command
+from conftest import EXPERIMENTS, REPO, SNAKEMAKE_ENV, snakemake_command
 from slurm import cluster as slurm_cluster
 
 pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
 
-EXPERIMENTS = ["direct_ce", "direct_iou", "equalized_ce", "ipn"]
 PROFILES = (
     "--profile",
     str(REPO / "profiles" / "slurm"),

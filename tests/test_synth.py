@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from octaseg import realism, synth
-from octaseg.projection import orient
+from octaseg.layers import read_gt_layers
+from octaseg.projection import orient, slab_projection
 from octaseg.synth import FOV_GEOMETRY, SyntheticSubject, generate_subject, write_subject
 
 SMALL = {"scans": 64, "depth": 96, "width": 64}
@@ -201,6 +202,22 @@ def test_full_size_statistics(full_size: dict[str, list[SyntheticSubject]], fov:
     assert (a & b).sum() / (a | b).sum() < 0.5
 
 
+@pytest.mark.parametrize("fov", ["6mm", "3mm"])
+def test_full_size_official_maps(full_size: dict[str, list[SyntheticSubject]], fov: str) -> None:
+    """The OCTA(FULL) map as OCTA-500's official ones: 8-bit, contrast-stretched, mean
+    about 120 of 255, about 1% of pixels saturated; vessels bright, the FAZ dark."""
+    for subject in full_size[fov]:
+        maps = synth.official_maps(subject)
+        full = maps["OCTA(FULL)"]
+        assert 100 <= full.mean() <= 140, (subject.subject_id, full.mean())
+        assert 0.005 <= (full == 255).mean() <= 0.03
+        label, faz = subject.label > 0, subject.faz > 0
+        assert full[label].mean() > full[~label].mean() + 40
+        assert full[faz].mean() < full[~label].mean()
+        for folder, image in maps.items():
+            assert image.dtype == np.uint8 and image.shape == subject.label.shape, folder
+
+
 def test_oct_layers_follow_the_surfaces() -> None:
     """Bright nerve fibre layer and RPE band, darker nuclear layers, a dark vitreous, all
     at the depths of the surfaces the flow signal follows."""
@@ -305,7 +322,8 @@ def test_write_subject_layout(tmp_path: Path) -> None:
             assert np.array_equal(bscan, volume[s])
 
     labels = tmp_path / "Label"
-    assert sorted(p.name for p in labels.iterdir()) == ["GT_Capillary", "GT_FAZ", "GT_LargeVessel"]
+    expected = ["GT_Capillary", "GT_FAZ", "GT_LargeVessel", "GT_Layers"]
+    assert sorted(p.name for p in labels.iterdir()) == expected
     written = {}
     for name, mask in (
         ("GT_LargeVessel", subject.label),
@@ -326,9 +344,28 @@ def test_write_subject_layout(tmp_path: Path) -> None:
     rest = ~written["GT_LargeVessel"] & ~written["GT_Capillary"] & ~written["GT_FAZ"]
     capillary = proj[written["GT_Capillary"]].mean()
     assert proj[written["GT_FAZ"]].mean() < 0.8 * capillary and proj[rest].mean() < 0.8 * capillary
+    # the layer surfaces, in the volume's frame as OCTA-500's
+    layers = read_gt_layers(labels / "GT_Layers" / "10007.mat", shape=(96, 96), depth=96)
+    for name, surface in subject.layers.items():
+        assert np.abs(layers[name] - surface).max() <= 0.5
+    # the official-style maps: 8-bit, in the label frame, each from its own slab
+    maps = tmp_path / "OCTA_6mm" / "Projection Maps"
+    folders = ["OCT(FULL)", "OCT(ILM_OPL)", "OCT(OPL_BM)", "OCTA(FULL)", "OCTA(ILM_OPL)", "OCTA(OPL_BM)"]
+    assert sorted(p.name for p in maps.iterdir()) == folders
+    images = {}
+    for folder in folders:
+        assert [p.name for p in (maps / folder).iterdir()] == ["10007.bmp"]
+        images[folder] = _read(maps / folder / "10007.bmp")
+        assert images[folder].shape == (96, 96) and images[folder].dtype == np.uint8
+    assert _corr(images["OCTA(FULL)"], proj) > 0.95
+    slab = np.flipud(slab_projection(subject.octa, subject.layers["ILM"], subject.layers["OPL"]))
+    assert _corr(images["OCTA(ILM_OPL)"], slab) > 0.95
+    assert _corr(images["OCTA(ILM_OPL)"], slab) > _corr(images["OCTA(OPL_BM)"], slab) + 0.1
+    # large vessels shadow the OCT below them: dark in the OCT maps
+    assert images["OCT(OPL_BM)"][written["GT_LargeVessel"]].mean() < images["OCT(OPL_BM)"].mean()
     # nothing else in the tree
     assert sorted(p.name for p in tmp_path.iterdir()) == ["Label", "OCTA_6mm"]
-    assert sorted(p.name for p in (tmp_path / "OCTA_6mm").iterdir()) == ["OCT", "OCTA"]
+    assert sorted(p.name for p in (tmp_path / "OCTA_6mm").iterdir()) == ["OCT", "OCTA", "Projection Maps"]
 
 
 def test_write_subject_without_extras(tmp_path: Path, small: SyntheticSubject) -> None:
@@ -365,7 +402,7 @@ def test_write_subject_failure_leaves_nothing_complete(
 
     def failing_imwrite(path: str, image: np.ndarray) -> bool:
         calls["n"] += 1
-        if calls["n"] > 70:  # the OCT B-scans and the FAZ label made it, not the OCTA
+        if calls["n"] > 80:  # the OCT B-scans, the extra labels and the maps made it, not the OCTA
             raise OSError("disk full")
         return real_imwrite(path, image)
 
@@ -375,8 +412,9 @@ def test_write_subject_failure_leaves_nothing_complete(
     base = tmp_path / "OCTA_6mm" / "OCTA"
     assert list(base.iterdir()) == []  # no subject folder, no temporary left behind
     assert not (tmp_path / "Label" / "GT_LargeVessel" / "10002.bmp").exists()
-    # the OCT and the extra labels come first: harmless without the OCTA folder
-    assert sorted(p.name for p in (tmp_path / "Label").iterdir()) == ["GT_Capillary", "GT_FAZ"]
+    # the OCT, the extra labels, the layers and the maps come first: harmless without the
+    # OCTA folder
+    assert sorted(p.name for p in (tmp_path / "Label").iterdir()) == ["GT_Capillary", "GT_FAZ", "GT_Layers"]
 
 
 def test_write_subject_rejects_bad_arguments(tmp_path: Path, small: SyntheticSubject) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import SNAKEMAKE_ENV, job_counts, snakemake_command
+from conftest import EQUALIZED, EXPERIMENTS, FULL, METHODS, SNAKEMAKE_ENV, job_counts, snakemake_command
 from conftest import run_snakemake as snakemake
 
 from octaseg.io import read_image, read_label
@@ -23,8 +23,6 @@ from octaseg.metrics import METRICS
 
 IDS = range(10001, 10007)
 TEST_IDS = [10005, 10006]
-EXPERIMENTS = ["direct_ce", "direct_iou", "equalized_ce", "ipn"]
-METHODS = [*EXPERIMENTS, "frangi_otsu"]
 
 
 @pytest.mark.workflow
@@ -35,9 +33,9 @@ def test_every_output_written(run):
         assert read_label(data / "Label" / "GT_LargeVessel" / f"{i}.bmp").shape == (64, 64)
         with h5py.File(run / "results" / "volumes" / f"{i}.h5") as f:
             assert f["octa"].shape == (64, 96, 64) and f["octa"].dtype == np.uint8
-        projection = read_image(run / "results" / "projections" / f"{i}.tif")
+        projection = read_image(run / "results" / FULL / f"{i}.tif")
         assert projection.shape == (64, 64) and projection.dtype == np.float32
-        assert read_image(run / "results" / "equalized" / f"{i}.png").dtype == np.uint8
+        assert read_image(run / "results" / EQUALIZED / f"{i}.png").dtype == np.uint8
         assert (run / "logs" / "ingest" / f"{i}.log").is_file()
         for modality in ["octa", "oct"]:  # the IPN's two channels
             with h5py.File(run / "results" / f"{modality}_d16" / f"{i}.h5") as f:

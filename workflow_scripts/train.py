@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from octaseg import logs
@@ -19,7 +20,7 @@ inputs = snakemake.input
 
 
 def per_subject(files, labels):
-    """The input files grouped per subject: one per channel for volume experiments."""
+    """The input files grouped per subject: one per channel."""
     n = len(files) // len(labels)
     return [files[i * n : (i + 1) * n] for i in range(len(labels))]
 
@@ -31,12 +32,14 @@ if settings["input"] == "volume":  # 3D -> 2D: blocks read from HDF5, whole volu
     val_x = [load_model_input(files, settings) for files in per_subject(inputs.val_images, inputs.val_labels)]
     val_y = [read_label(p, x.shape[1:]) for p, x in zip(inputs.val_labels, val_x, strict=True)]
 else:
-    # as prediction prepares them (load_model_input), files already in the label frame
-    train_x = [load_model_input([p], settings)[0] for p in inputs.train_images]
-    train_y = [read_label(p, x.shape) for p, x in zip(inputs.train_labels, train_x, strict=True)]
+    # as prediction prepares them (load_model_input): one file per channel, already in
+    # the label frame -> (channels, H, W); the sampler takes (H, W, channels)
+    train_x = [load_model_input(f, settings) for f in per_subject(inputs.train_images, inputs.train_labels)]
+    train_y = [read_label(p, x.shape[1:]) for p, x in zip(inputs.train_labels, train_x, strict=True)]
+    train_x = [x[0] if len(x) == 1 else np.moveaxis(x, 0, -1) for x in train_x]
     sampler = PatchSampler(train_x, train_y, settings["patch_size"], seed=settings["seed"])
-    val_x = [load_model_input([p], settings)[0] for p in inputs.val_images]
-    val_y = [read_label(p, x.shape) for p, x in zip(inputs.val_labels, val_x, strict=True)]
+    val_x = [load_model_input(f, settings) for f in per_subject(inputs.val_images, inputs.val_labels)]
+    val_y = [read_label(p, x.shape[1:]) for p, x in zip(inputs.val_labels, val_x, strict=True)]
 # Train in a folder Snakemake does not manage: it deletes the declared outputs of a job
 # that fails or is killed (a SLURM time limit, scancel, preemption), but not this state,
 # so the next run resumes from its last.pt. A finished run's files move into place.

@@ -3,7 +3,7 @@
 octaseg synth ROOT --ids 10001-10004 [--scans N --width W --depth D --seed S --fov 6mm]
 octaseg ingest BMP_DIR OUT.h5 [--expect-scans N]
 octaseg project VOLUME.h5 OUT.tif [--orientation flipud]
-octaseg predict --checkpoint best.pt --input PROJ_OR_H5 [...] --out DIR [--tta d4 ...]
+octaseg predict --checkpoint best.pt --input PROJ_MAP_OR_H5[,CHANNEL2...] [...] --out DIR [--tta d4 ...]
 octaseg evaluate --pred DIR --truth DIR --out CSV
 """
 
@@ -217,9 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--input",
         required=True,
         nargs="+",
-        help="en-face models: projection images (TIFF/PNG/BMP, in the label frame) or ingested "
-        "HDF5 volumes; volume models (IPN): HDF5 volumes, one per channel joined by commas "
-        "(e.g. octa.h5,oct.h5)",
+        help="en-face models: projection images or official projection maps (TIFF/PNG/BMP, in "
+        "the label frame) or, for OCTA(FULL), ingested HDF5 volumes; several channels: one file "
+        "per channel joined by commas, in the experiment's order; volume models (IPN): HDF5 "
+        "volumes, one per channel joined by commas (e.g. octa.h5,oct.h5)",
     )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--mode", choices=["whole", "window"], help="whole image at once or sliding windows")

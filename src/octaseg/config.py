@@ -16,12 +16,18 @@ SYNTHETIC_ROOT = "resources/synthetic"
 IPN_SEED_POOLS = (5, 4, 2, 2, 2)
 
 
+def enabled_experiments(config: Mapping[str, Any]) -> list[str]:
+    """The experiments to run, sorted: every configured one but those set to ``false``
+    (a configuration file cannot delete a key of config.yaml's, only override it)."""
+    return sorted(name for name, value in config["experiments"].items() if value is not False)
+
+
 def experiment_settings(config: Mapping[str, Any], name: str) -> dict[str, Any]:
     """train_defaults overridden by experiment ``name``; nested mappings merge one level
     deep, except that a model of another name (ipn instead of unet) replaces the default."""
     experiments = config["experiments"]
-    if name not in experiments:
-        raise KeyError(f"unknown experiment {name!r}; configured: {sorted(experiments)}")
+    if name not in experiments or experiments[name] is False:
+        raise KeyError(f"unknown or disabled experiment {name!r}; enabled: {enabled_experiments(config)}")
     settings = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in config["train_defaults"].items()}
     default_model = settings["model"].get("name")
     for key, value in (experiments[name] or {}).items():
@@ -66,7 +72,7 @@ def splits(config: Mapping[str, Any]) -> dict[str, list[int]]:
     """Split name -> subject ids. Real data: the configured ranges, kept to the subject
     folders present; synthetic: the configured ids and split. Every split must be non-empty."""
     if config["data_root"]:
-        available = discover_subjects(config["data_root"], config["fov"])
+        available = discover_subjects(config["data_root"], config["fov"], config.get("source", "bscans"))
         result = assign_splits(config["split"], available)
         where = f"under {config['data_root']} (fov {config['fov']})"
     else:
@@ -90,3 +96,43 @@ def block_depth(settings: Mapping[str, Any]) -> int:
     for pool in pools:
         depth *= int(pool)
     return depth
+
+
+def channels_from(config: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
+    """Where an en-face experiment's channels come from: ``volumes`` (projected by the
+    workflow) or ``maps`` (the dataset's official projection maps). ``auto`` follows the
+    dataset's ``source``."""
+    chosen = settings.get("channels_from", "auto")
+    if chosen == "auto":
+        return "maps" if config.get("source", "bscans") == "maps" else "volumes"
+    return chosen
+
+
+def check_experiments(config: Mapping[str, Any]) -> None:
+    """What the schema cannot say: settings that contradict each other or the dataset's
+    ``source``. Raises ValueError naming the experiment and the setting."""
+    from octaseg.projection import Channel
+
+    source = config.get("source", "bscans")
+    if not enabled_experiments(config):
+        raise ValueError("experiments: every experiment is disabled (false); enable at least one")
+    for name in enabled_experiments(config):
+        settings = experiment_settings(config, name)
+        kind, origin = settings["input"], channels_from(config, settings)
+        where = f"experiments.{name}"
+        for channel in settings.get("channels", ["OCTA(FULL)"]):
+            Channel.parse(channel)
+        if source == "maps" and (kind != "projection" or origin != "maps"):
+            found = f"channels_from: {settings.get('channels_from')}"
+            if kind != "projection":
+                found = f"input: {kind}"
+            raise ValueError(
+                f"{where}: source is maps (no volumes), so the experiment must read maps "
+                f"(input: projection, channels_from: auto or maps), found {found}; "
+                f"disable it with '{name}: false' under experiments"
+            )
+        if kind == "equalized" and origin == "maps":
+            raise ValueError(
+                f"{where}: input equalized reads the workflow's own projections; official maps are "
+                "contrast-stretched already: use input projection with channels_from: maps"
+            )

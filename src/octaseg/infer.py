@@ -227,10 +227,12 @@ def load_model_input(
     """What a model trained with ``settings`` reads for one subject, prepared as training
     prepared it.
 
-    En-face models (input projection or equalized) take one file: a projection image
-    (TIFF/PNG/BMP, already in the label frame) or an ingested HDF5 volume (dataset
-    ``octa``), whose mean projection is turned by ``orientation``; equalized models
-    equalize it; then ``settings["normalize"]``. Returns float32 (1, H, W).
+    En-face models (input projection or equalized) take one file per channel
+    (``settings["channels"]``, OCTA(FULL) alone by default): a projection image (TIFF/PNG,
+    or an official map BMP, already in the label frame) or, for OCTA(FULL), an ingested
+    HDF5 volume (dataset ``octa``), whose mean projection is turned by ``orientation``;
+    equalized models equalize each; then each is normalized on its own
+    (``settings["normalize"]``). Returns float32 (channels, H, W).
 
     Volume models (IPN) take one file per channel (``settings["modalities"]``): resampled
     label-frame volumes (dataset ``blocks``, as the resample rule writes them) or ingested
@@ -240,7 +242,7 @@ def load_model_input(
     from octaseg.config import block_depth
     from octaseg.enhance import equalize, normalize
     from octaseg.io import BLOCKS_DATASET, InputError, read_blocks_volume, read_image, read_volume
-    from octaseg.projection import mean_projection, orient, resample_depth, volume_to_label_frame
+    from octaseg.projection import Channel, mean_projection, orient, resample_depth, volume_to_label_frame
 
     paths = [Path(p) for p in paths]
     kind = settings["input"]
@@ -270,18 +272,31 @@ def load_model_input(
                 mean, std = float(volume.mean(dtype=np.float64)), float(volume.std(dtype=np.float64))
             parts.append(np.moveaxis((volume - mean) / (std or 1.0), -1, 0))
         return np.concatenate(parts, axis=0).astype(np.float32, copy=False)
-    if len(paths) != 1:
+    channels = list(settings.get("channels", ["OCTA(FULL)"]))
+    if len(paths) != len(channels):
         raise InputError(
-            f"{', '.join(map(str, paths))}: an en-face model reads one image, found {len(paths)}"
+            f"{', '.join(map(str, paths))}: the model reads {len(channels)} en-face channel(s) "
+            f"{channels}, found {len(paths)} file(s)"
         )
-    path = paths[0]
-    if path.suffix.lower() in {".h5", ".hdf5"}:
-        image = orient(mean_projection(read_volume(path)), orientation)
-    else:
-        image = read_image(path)
-    if kind == "equalized":
-        image = equalize(image)
-    return normalize(image, settings["normalize"])[None]
+    images = []
+    for path, channel in zip(paths, channels, strict=True):
+        if path.suffix.lower() in {".h5", ".hdf5"}:
+            if Channel.parse(channel) != Channel.parse("OCTA(FULL)"):
+                raise InputError(
+                    f"{path}: a volume gives the OCTA(FULL) mean projection, but this channel is "
+                    f"{channel}: pass its projection image instead"
+                )
+            image = orient(mean_projection(read_volume(path)), orientation)
+        else:
+            image = read_image(path)
+        if images and image.shape != images[0].shape:
+            raise InputError(
+                f"{path}: expected an image of {images[0].shape} like {paths[0]}, found {image.shape}"
+            )
+        if kind == "equalized":
+            image = equalize(image)
+        images.append(normalize(image, settings["normalize"]))
+    return np.stack(images)
 
 
 def _hdf5_datasets(path: Path) -> list[str]:

@@ -3,7 +3,10 @@
 ```
 <root>/OCTA_6mm/OCTA/<id>/1.bmp .. 400.bmp     B-scans, depth x width, 8-bit
 <root>/OCTA_3mm/OCTA/<id>/1.bmp .. 304.bmp
+<root>/OCTA_6mm/Projection Maps/OCTA(FULL)/<id>.bmp   official en-face maps, 8-bit,
+    OCTA(ILM_OPL)/, OCTA(OPL_BM)/, OCT(FULL)/ ...       in the label frame
 <root>/Label/GT_LargeVessel/<id>.bmp           en-face large-vessel mask, 0/255
+<root>/Label/GT_Layers/<id>.mat                layer surfaces, MATLAB 'Layer' (6, scan, x)
 ```
 """
 
@@ -57,21 +60,55 @@ def label_path(root: str | Path, subject_id: int | str, label: str = "GT_LargeVe
     return Path(root) / "Label" / label / f"{subject_id}.bmp"
 
 
-def discover_subjects(root: str | Path, fov: str) -> list[int]:
-    """Ids of the subject folders present under ``root/OCTA_<fov>/OCTA``.
+def layers_path(root: str | Path, subject_id: int | str) -> Path:
+    """OCTA-500's layer surfaces of one subject (MATLAB file)."""
+    return Path(root) / "Label" / "GT_Layers" / f"{subject_id}.mat"
 
-    A folder whose name is not a number is an error: it is either a mistake or a subject
-    that would otherwise be silently left out.
+
+def maps_dir(root: str | Path, fov: str) -> Path:
+    """The folder of OCTA-500's official projection maps of a field of view."""
+    return Path(root) / f"OCTA_{fov}" / "Projection Maps"
+
+
+def map_path(root: str | Path, fov: str, folder: str, subject_id: int | str) -> Path:
+    """One official projection map: ``folder`` is the map's, e.g. ``OCTA(ILM_OPL)``."""
+    return maps_dir(root, fov) / folder / f"{subject_id}.bmp"
+
+
+#: The official map whose files name the subjects when the workflow starts from maps.
+SUBJECT_MAP = "OCTA(FULL)"
+
+
+def discover_subjects(root: str | Path, fov: str, source: str = "bscans") -> list[int]:
+    """Ids of the subjects present: the B-scan folders under ``root/OCTA_<fov>/OCTA``,
+    or with ``source="maps"`` the files of ``Projection Maps/OCTA(FULL)``.
+
+    A folder (or map file) whose name is not a number is an error: it is either a mistake
+    or a subject that would otherwise be silently left out.
     """
-    base = Path(root) / f"OCTA_{fov}" / "OCTA"
+    if source == "maps":
+        base = maps_dir(root, fov) / SUBJECT_MAP
+        what = "the OCTA-500 folder of OCTA(FULL) projection maps"
+    else:
+        base = Path(root) / f"OCTA_{fov}" / "OCTA"
+        what = "the OCTA-500 folder of B-scan folders"
     if not base.is_dir():
         raise FileNotFoundError(
-            f"{base}: expected the OCTA-500 folder of B-scan folders (data_root={root}, fov={fov}), "
-            "found no such folder"
+            f"{base}: expected {what} (data_root={root}, fov={fov}), found no such folder"
         )
     ids = []
     for entry in sorted(base.iterdir()):
-        if entry.name.startswith(".") or not entry.is_dir():
+        if entry.name.startswith(".") or entry.name.lower() in IGNORED_NAMES:
+            continue
+        if source == "maps":
+            stem, suffix = os.path.splitext(entry.name)
+            if not (entry.is_file() and suffix.lower() == ".bmp" and stem.isdigit()):
+                raise ValueError(
+                    f"{entry}: expected projection maps named <numeric id>.bmp, found {entry.name!r}"
+                )
+            ids.append(int(stem))
+            continue
+        if not entry.is_dir():
             continue
         if not entry.name.isdigit():
             raise ValueError(f"{entry}: expected subject folders named by a numeric id, found {entry.name!r}")

@@ -87,6 +87,8 @@ class SyntheticSubject:
         faz: uint8 (scans, width) of 0/255, the foveal avascular zone (label frame).
         capillary: uint8 (scans, width) of 0/255, the capillaries: the plexus and the thin
             vessels not in ``label`` (label frame).
+        layers: OCTA-500's six layer surfaces (:data:`octaseg.layers.SURFACES`), each
+            float32 depth rows (scans, width) in the frame of ``octa``; None: not written.
     """
 
     subject_id: int
@@ -95,6 +97,7 @@ class SyntheticSubject:
     oct: np.ndarray | None = None
     faz: np.ndarray | None = None
     capillary: np.ndarray | None = None
+    layers: dict[str, np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -1076,6 +1079,23 @@ class Surfaces:
         """The surfaces as the B-scans see them (see :class:`Motion`)."""
         return Surfaces(*(motion.warp(s) for s in (self.ilm, self.nfl, self.opl, self.bm)))
 
+    def octa500(self) -> dict[str, np.ndarray]:
+        """OCTA-500's six surfaces (:data:`octaseg.layers.SURFACES`), where the OCT layer
+        template (:func:`_oct_template`) puts them: the ILM; the lower boundaries of the
+        inner plexiform layer (layer coordinate 1.58) and of the outer plexiform layer
+        (2.1); the inner/outer segment junction (2.66); the top of the RPE (2.85); BM."""
+        inner = self.opl - self.nfl
+        outer = self.bm - self.opl
+        f32 = lambda a: np.asarray(a, np.float32)  # noqa: E731
+        return {
+            "ILM": f32(self.ilm),
+            "IPL": f32(self.nfl + 0.58 * inner),
+            "OPL": f32(self.opl + 0.10 * outer),
+            "ISOS": f32(self.opl + 0.66 * outer),
+            "RPE": f32(self.opl + 0.85 * outer),
+            "BM": f32(self.bm),
+        }
+
 
 def retina_surfaces(rng: np.random.Generator, anat: Anatomy, depth: int, p: SynthParams) -> Surfaces:
     """The retina's surfaces (see :class:`Surfaces`) in the tissue frame.
@@ -1476,8 +1496,8 @@ def generate_subject(
 
     Returns:
         :class:`SyntheticSubject` with ``octa`` and ``oct`` uint8 (scans, depth, width),
-        and ``label``, ``faz`` and ``capillary`` uint8 (scans, width) of 0/255 in the
-        scan frame.
+        ``label``, ``faz`` and ``capillary`` uint8 (scans, width) of 0/255 in the scan
+        frame, and the six ``layers`` surfaces.
     """
     for name, value, least in (
         ("scans", scans, _MIN_WIDTH),
@@ -1508,6 +1528,7 @@ def generate_subject(
         oct=oct_volume,
         faz=mask(ef.faz),
         capillary=mask(ef.capillary),
+        layers=surf.octa500(),
     )
 
 
@@ -1537,6 +1558,31 @@ def _write_bscans(folder: Path, volume: np.ndarray) -> None:
                 shutil.rmtree(leftover, ignore_errors=True)
 
 
+def official_maps(subject: SyntheticSubject) -> dict[str, np.ndarray]:
+    """OCTA-500-style projection maps of a subject: map folder (``OCTA(FULL)``, ...) ->
+    uint8 (scans, width) in the scan frame, each projected as
+    :data:`octaseg.projection.MAP_REDUCTIONS` says (slabs between the subject's own
+    surfaces) and contrast-stretched to 8 bits (:func:`octaseg.enhance.stretch_contrast`;
+    linear for OCT, whose maps are bright already). OCT maps only where the subject has
+    an OCT volume."""
+    from octaseg.enhance import stretch_contrast
+    from octaseg.layers import SLABS
+    from octaseg.projection import MAP_REDUCTIONS, project
+
+    if subject.layers is None:
+        raise ValueError(f"subject {subject.subject_id} has no layer surfaces: slab maps need them")
+    maps = {}
+    for (modality, slab), reduce in MAP_REDUCTIONS.items():
+        volume = subject.octa if modality == "OCTA" else subject.oct
+        if volume is None:
+            continue
+        bounds = SLABS[slab]
+        top, bottom = (subject.layers[b] for b in bounds) if bounds else (None, None)
+        gamma = 0.6 if modality == "OCTA" else 1.0
+        maps[f"{modality}({slab})"] = stretch_contrast(project(volume, reduce, top, bottom), gamma=gamma)
+    return maps
+
+
 def write_subject(
     root: str | Path, subject: SyntheticSubject, fov: str = "6mm", orientation: str = "flipud"
 ) -> None:
@@ -1546,10 +1592,16 @@ def write_subject(
     (B-scan ``s`` is file ``s + 1``, 8-bit grayscale depth x width),
     ``root/Label/GT_LargeVessel/{id}.bmp`` and, where the subject has them,
     ``root/Label/GT_FAZ/{id}.bmp`` and ``root/Label/GT_Capillary/{id}.bmp``, the en-face
-    masks oriented by ``orientation`` (see :func:`octaseg.projection.orient`). Everything is
-    written under temporary names and renamed into place, the OCTA B-scans and then the
-    large-vessel label last, so no half-written subject looks done.
+    masks oriented by ``orientation`` (see :func:`octaseg.projection.orient`). With layer
+    surfaces also ``root/Label/GT_Layers/{id}.mat`` (in the volume's frame, as OCTA-500's)
+    and the official-style maps ``root/OCTA_{fov}/Projection Maps/OCTA(FULL)/{id}.bmp``
+    etc. (:func:`official_maps`, oriented like the labels). Everything is written under
+    temporary names and renamed into place, the OCTA B-scans and then the large-vessel
+    label last, so no half-written subject looks done.
     """
+    from octaseg.layers import write_gt_layers
+    from octaseg.layout import layers_path, map_path
+
     if fov not in FOV_GEOMETRY:
         raise ValueError(f"unknown field of view {fov!r}; expected one of {sorted(FOV_GEOMETRY)}")
     octa, label = subject.octa, subject.label
@@ -1564,6 +1616,11 @@ def write_subject(
         raise ValueError(
             f"oct must be uint8 of the octa's shape {octa.shape}, got {subject.oct.dtype} {subject.oct.shape}"
         )
+    for name, surface in (subject.layers or {}).items():
+        if np.shape(surface) != enface:
+            raise ValueError(
+                f"layer surface {name} must be (scans, width) = {enface}, got {np.shape(surface)}"
+            )
     oriented = orient(label, orientation)  # fails early on a bad name
     root = Path(root)
     sid = subject.subject_id
@@ -1572,5 +1629,9 @@ def write_subject(
     for name, m in masks.items():
         if m is not None:
             write_image(root / "Label" / name / f"{sid}.bmp", orient(m, orientation))
+    if subject.layers is not None:
+        write_gt_layers(layers_path(root, sid), subject.layers)
+        for folder, image in official_maps(subject).items():
+            write_image(map_path(root, fov, folder, sid), orient(image, orientation))
     _write_bscans(root / f"OCTA_{fov}" / "OCTA" / str(sid), octa)
     write_image(root / "Label" / "GT_LargeVessel" / f"{sid}.bmp", oriented)

@@ -1,0 +1,22 @@
+"""Rule surfaces: GT_Layers file or OCT volume -> layer surfaces (HDF5)."""
+
+from pathlib import Path
+
+from octaseg import logs
+from octaseg.io import read_volume
+from octaseg.layers import estimate_surfaces, read_gt_layers, write_surfaces
+
+log = logs.to_file(snakemake.log[0])
+source = Path(snakemake.input[0])
+if source.suffix == ".mat":  # checked against its volume where a slab is projected
+    surfaces = read_gt_layers(source)
+    how = f"GT_Layers ({source})"
+else:
+    surfaces = estimate_surfaces(read_volume(source, "oct"))
+    how = f"estimated from {source}"
+write_surfaces(snakemake.output[0], surfaces, how)
+log.info(
+    "%s: %s",
+    how,
+    ", ".join(f"{name} mean row {surface.mean():.1f}" for name, surface in surfaces.items()),
+)
