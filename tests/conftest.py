@@ -38,9 +38,9 @@ def stack(tmp_path: Path, rng: np.random.Generator) -> tuple[Path, np.ndarray]:
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "tiny_config.yaml"
-#: The tiny run's experiments (config.yaml's, with tiny_config.yaml's ipn), in the
-#: workflow's order, and its methods: the experiments and the baseline.
-EXPERIMENTS = ["direct_ce", "direct_iou", "equalized_ce", "ilm_opl_ce", "ipn", "maps_ce"]
+#: The tiny run's experiments (config.yaml's, with tiny_config.yaml's ipn and
+#: two_channels), in the workflow's order, and its methods: the experiments and the baseline.
+EXPERIMENTS = ["direct_ce", "direct_iou", "equalized_ce", "ilm_opl_ce", "ipn", "maps_ce", "two_channels"]
 METHODS = [*EXPERIMENTS, "frangi_otsu"]
 #: Where the workflow writes a subject's OCTA(FULL) mean projection, and its equalized image.
 FULL = "projections/octa_full_mean"

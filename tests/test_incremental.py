@@ -47,7 +47,7 @@ SUBJECT_INPUT = {
     "ingest": 1,
     "ingest_oct": 1,
     "surfaces": 1,
-    "project": 2,  # OCTA(FULL) and OCTA(ILM_OPL)
+    "project": 3,  # OCTA(FULL), OCTA(ILM_OPL), OCT(ILM_OPL)
     "equalize": 1,
     "resample": 2,
     "orientation": 1,

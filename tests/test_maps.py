@@ -51,6 +51,19 @@ def test_slab_projections_use_the_gt_layers(run):
 
 
 @pytest.mark.workflow
+def test_two_channels_from_the_volumes(run):
+    """tiny_config's two_channels: OCTA(FULL) and the OCT's ILM_OPL slab, projected here,
+    stacked as a two-channel model's input."""
+    for i in IDS:
+        oct_slab = read_image(run / "results" / "projections" / "oct_ilm_opl_mean" / f"{i}.tif")
+        assert oct_slab.shape == (64, 64) and oct_slab.mean() > 20  # OCT, not OCTA, intensities
+    checkpoint = torch.load(run / "results" / "two_channels" / "best.pt", weights_only=True)
+    first = next(v for k, v in checkpoint["model"].items() if k.endswith("weight") and v.ndim == 4)
+    assert first.shape[1] == 2
+    assert checkpoint["settings"]["channels"] == ["OCTA(FULL)", "OCT(ILM_OPL)"]
+
+
+@pytest.mark.workflow
 def test_the_maps_experiment_reads_the_official_maps(run):
     log = (run / "logs" / "train" / "maps_ce.log").read_text()
     assert (run / "results" / "maps_ce" / "best.pt").is_file()
