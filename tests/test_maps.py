@@ -89,7 +89,7 @@ def maps_only(run, tmp_path_factory) -> Path:
         "split: {train: 10001-10003, val: 10004, test: 10005-10006}\n"
         "experiments:\n"
         "  direct_iou: false\n  equalized_ce: false\n  ilm_opl_ce: false\n  ipn: false\n"
-        "  maps_ce: false\n"  # direct_ce reads OCTA(FULL) maps with source maps
+        "  maps_ce: false\n  two_channels: false\n"  # direct_ce reads OCTA(FULL) maps with source maps
         f"  four_channels: {{channels: {CHANNELS}}}\n".replace("'", '"')
     )
     work = base / "work"
