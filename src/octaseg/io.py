@@ -174,7 +174,6 @@ class BscanFolder:
     """
 
     def __init__(self, folder: str | Path, expect_scans: int | None = None) -> None:
-        self.folder = Path(folder)
         self.files = list_bscans(folder)
         if expect_scans is not None and len(self.files) != expect_scans:
             raise InputError(f"{folder}: expected {expect_scans} B-scans, found {len(self.files)}")

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import h5py
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
 
 from octaseg import __version__
 from octaseg.io import InputError, atomic_path
@@ -144,14 +145,13 @@ def estimate_surfaces(oct_volume: np.ndarray) -> dict[str, np.ndarray]:
     coarse = _coarse(oct_volume)  # (scan', depth, x'), smoothed
     grad = np.zeros_like(coarse)
     grad[:, 1:-1] = coarse[:, 2:] - coarse[:, :-2]
-    rows = np.arange(depth, dtype=np.float32)[None, :, None]
+    window = lambda start, stop: _rows_between(depth, start, stop)  # noqa: E731
 
     rise = np.maximum(grad, 0.0)
     strong = rise >= 0.5 * rise.max(axis=1, keepdims=True)
     first = np.argmax(strong, axis=1)  # (scan', x'): the first strong rise
     ilm = _peak(grad, first, first + max(2, round(8 * k)), np.argmax)
 
-    window = lambda a, b: (rows >= a[:, None]) & (rows < b[:, None])  # noqa: E731
     lo_rpe = ilm + 60 * k
     rpe = _masked_arg(coarse, window(lo_rpe, ilm + 200 * k), np.argmax)
     bm = _peak(grad, rpe, rpe + max(3, round(25 * k)), np.argmin)
@@ -176,20 +176,26 @@ def _coarse(volume: np.ndarray) -> np.ndarray:
     """float32 (ceil(scan/2), depth, ceil(x/2)): 2 x 2 A-scans averaged, then smoothed
     across A-scans (sigma 2 coarse px) and along depth (sigma 1.5 rows of 640)."""
     scans, depth, width = volume.shape
-    v = volume.astype(np.float32)
+    v = volume
     if scans % 2:
         v = np.concatenate([v, v[-1:]], axis=0)
     if width % 2:
         v = np.concatenate([v, v[:, :, -1:]], axis=2)
-    v = 0.25 * (v[0::2, :, 0::2] + v[1::2, :, 0::2] + v[0::2, :, 1::2] + v[1::2, :, 1::2])
+    coarse = v[0::2, :, 0::2].astype(np.float32)  # summed from the uint8 volume, never copied whole
+    for ds, dx in ((1, 0), (0, 1), (1, 1)):
+        coarse += v[ds::2, :, dx::2]
+    coarse *= 0.25
     sigma_depth = max(0.7, 1.5 * depth / _REF_DEPTH)
-    for s in range(v.shape[0]):  # within each B-scan: along x and depth
-        cv2.GaussianBlur(v[s], (0, 0), sigmaX=2.0, sigmaY=sigma_depth, dst=v[s])
-    # across B-scans: each depth slice (scan', x') blurred along scan only
-    flat = v.transpose(1, 0, 2).copy()  # (depth, scan', x')
-    for d in range(depth):
-        cv2.GaussianBlur(flat[d], (1, 0), sigmaX=0.01, sigmaY=2.0, dst=flat[d])
-    return np.ascontiguousarray(flat.transpose(1, 0, 2))
+    for bscan in coarse:  # within each B-scan: along x and depth
+        cv2.GaussianBlur(bscan, (0, 0), sigmaX=2.0, sigmaY=sigma_depth, dst=bscan)
+    # across B-scans (OpenCV's kernel and border: 4 sigma, reflected without the edge)
+    return gaussian_filter1d(coarse, 2.0, axis=0, mode="mirror", truncate=4.0, output=coarse)
+
+
+def _rows_between(depth: int, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """Mask (scan', depth, x') of the rows in [start, stop) of each A-scan (scan', x')."""
+    rows = np.arange(depth)[None, :, None]
+    return (rows >= start[:, None]) & (rows < stop[:, None])
 
 
 def _masked_arg(values: np.ndarray, mask: np.ndarray, arg) -> np.ndarray:
@@ -203,10 +209,9 @@ def _peak(grad: np.ndarray, start: np.ndarray, stop: np.ndarray, arg) -> np.ndar
     """Per A-scan, the row of the gradient's max (or min) in [start, stop), refined to a
     sub-row position by a parabola through the peak and its neighbours."""
     depth = grad.shape[1]
-    rows = np.arange(depth)[None, :, None]
     start = np.clip(np.asarray(start), 0, depth - 1)
     stop = np.clip(np.asarray(stop), start + 1, depth)
-    peak = _masked_arg(grad, (rows >= start[:, None]) & (rows < stop[:, None]), arg).astype(np.int64)
+    peak = _masked_arg(grad, _rows_between(depth, start, stop), arg).astype(np.int64)
     peak = np.clip(peak, 1, depth - 2)
     take = lambda offset: np.take_along_axis(grad, (peak + offset)[:, None], axis=1)[:, 0]  # noqa: E731
     a, b, c = take(-1), take(0), take(1)
