@@ -1,9 +1,10 @@
-# The classical baseline: Frangi vesselness (sigmas 2, 4, 6) + Otsu on the OCTA(FULL) image.
+# The classical baseline: Frangi vesselness (sigmas 2, 4, 6) + Otsu on the OCTA(FULL) image
+# (with source maps or folders: the subject's reference image, see reference_image).
 
 
 rule baseline:
     input:
-        lambda wc: full_projection(wc.id),
+        lambda wc: reference_image(wc.id),
     output:
         "results/frangi_otsu/masks/{id}.png",
     log:

@@ -3,32 +3,35 @@ from octaseg.config import (
     block_depth,
     channels_from,
     check_experiments,
+    data_layout,
     dataset_root,
     enabled_experiments,
     expected_scans,
     experiment_settings,
+    reference_map,
     splits,
     training_settings,
 )
-from octaseg.layout import (
-    SUBJECT_MAP,
-    bscan_dir,
-    bscan_fingerprint,
-    label_path,
-    layers_path,
-    map_path,
-)
+from octaseg.layout import bscan_dir, bscan_fingerprint, layers_path
 from octaseg.projection import Channel
 
 check_experiments(config)
 DATA_ROOT = dataset_root(config)
 SYNTHETIC = not config["data_root"]
-# bscans: subjects start as B-scan folders; maps: as official projection maps
+# bscans: subjects start as B-scan folders; maps: as official projection maps; folders:
+# as one image and one label each (<data_root>/images, <data_root>/labels)
 SOURCE = config["source"]
 FOV = config["fov"]
 EXPECT_SCANS = expected_scans(config)
 ORIENTATION = config["orientation"][FOV]
-SPLITS = splits(config)
+# The transform from the en-face image to the label frame that the orientation guard
+# checks: maps and folder images are in the label frame already.
+IMAGE_ORIENTATION = ORIENTATION if SOURCE == "bscans" else "identity"
+# Where each subject's label and en-face images are (octaseg.layout.DataLayout).
+LAYOUT = data_layout(config)
+SPLITS = splits(config, LAYOUT)
+# With source maps, the map that stands for a subject (see reference_image).
+REFERENCE_MAP = reference_map(config)
 EXPERIMENTS = enabled_experiments(config)  # those not set to false
 # Classical baseline beside the trained models: evaluated and summarized like them.
 BASELINES = ["frangi_otsu"] if config["baseline"] else []
@@ -84,19 +87,23 @@ def model_input(exp, subject_id):
     if kind == "equalized":
         return [f"results/equalized/{c.key}/{subject_id}.png" for c in channels]
     if channels_from(config, exp_settings) == "maps":
-        return [
-            str(map_path(DATA_ROOT, FOV, c.map_folder, subject_id)) for c in channels
-        ]
+        return [str(LAYOUT.en_face(c.map_folder, subject_id)) for c in channels]
     return [f"results/projections/{c.key}/{subject_id}.tif" for c in channels]
 
 
-def full_projection(subject_id):
-    """A subject's OCTA(FULL) en-face image, for the orientation guard, the baseline and
-    the figures: the workflow's mean projection, or with source maps the official map.
-    """
-    if SOURCE == "maps":
-        return str(map_path(DATA_ROOT, FOV, SUBJECT_MAP, subject_id))
-    return f"results/projections/{Channel.parse('OCTA(FULL)').key}/{subject_id}.tif"
+def reference_image(subject_id):
+    """The en-face image that stands for a subject in the orientation guard, the baseline
+    and the figures: the workflow's OCTA(FULL) mean projection; with source maps the map
+    REFERENCE_MAP (OCTA(FULL) when an experiment reads it, else the first channel of the
+    first experiment, by name); with source folders the subject's image."""
+    if SOURCE == "bscans":
+        return f"results/projections/{Channel.parse('OCTA(FULL)').key}/{subject_id}.tif"
+    return str(LAYOUT.en_face(REFERENCE_MAP, subject_id))
+
+
+def subject_label(subject_id):
+    """A subject's large-vessel label, wherever the dataset's layout keeps it."""
+    return str(LAYOUT.label(subject_id))
 
 
 def split_inputs(split):
@@ -107,7 +114,7 @@ def split_inputs(split):
 
 
 def split_labels(split):
-    return [str(label_path(DATA_ROOT, i)) for i in SPLITS[split]]
+    return [subject_label(i) for i in SPLITS[split]]
 
 
 def test_probabilities(wildcards):

@@ -8,7 +8,7 @@ from snakemake.io import report as report_flag
 
 rule subject_figures:
     input:
-        projections=[full_projection(i) for i in SPLITS["test"]],
+        projections=[reference_image(i) for i in SPLITS["test"]],
         masks=lambda wc: expand(
             "results/{method}/masks/{id}.png", method=wc.method, id=SPLITS["test"]
         ),

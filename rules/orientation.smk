@@ -1,12 +1,12 @@
 # Guard: every label must match its projection in the configured orientation, clearly.
-# (Official maps are in the label frame already: with source maps the check is that
-# the label matches the map as it is.)
+# (Official maps and folder-pair images are in the label frame already: with source maps
+# or folders the check is that the label matches the image as it is.)
 
 
 rule orientation:
     input:
-        projection=lambda wc: full_projection(wc.id),
-        label=lambda wc: str(label_path(DATA_ROOT, wc.id)),
+        projection=lambda wc: reference_image(wc.id),
+        label=lambda wc: subject_label(wc.id),
     output:
         "results/orientation/{id}.json",
     log:
@@ -18,6 +18,6 @@ rule orientation:
         mem_mb=1000,
         runtime=5,
     params:
-        orientation="identity" if SOURCE == "maps" else ORIENTATION,
+        orientation=IMAGE_ORIENTATION,
     script:
         "../workflow_scripts/orientation.py"

@@ -4,8 +4,8 @@
 rule realism:
     input:
         volumes=expand("results/volumes/{id}.h5", id=ALL_IDS),
-        projections=[full_projection(i) for i in ALL_IDS],
-        labels=[str(label_path(DATA_ROOT, i)) for i in ALL_IDS],
+        projections=[reference_image(i) for i in ALL_IDS],
+        labels=[subject_label(i) for i in ALL_IDS],
     output:
         report(
             "results/realism.csv", caption="../report/realism.rst", category="Dataset"
@@ -26,8 +26,8 @@ rule realism:
 
 rule dataset_figure:
     input:
-        projections=[full_projection(i) for i in ALL_IDS[:4]],
-        labels=[str(label_path(DATA_ROOT, i)) for i in ALL_IDS[:4]],
+        projections=[reference_image(i) for i in ALL_IDS[:4]],
+        labels=[subject_label(i) for i in ALL_IDS[:4]],
     output:
         report(
             "results/figures/dataset_examples.png",
@@ -44,6 +44,6 @@ rule dataset_figure:
         runtime=10,
     params:
         ids=ALL_IDS[:4],
-        title=f"{'synthetic' if SYNTHETIC else DATA_ROOT} ({FOV}, orientation {ORIENTATION})",
+        title=f"{'synthetic' if SYNTHETIC else DATA_ROOT} ({FOV}, orientation {IMAGE_ORIENTATION})",
     script:
         "../workflow_scripts/dataset_figure.py"

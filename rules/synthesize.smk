@@ -2,6 +2,7 @@
 from pathlib import Path
 
 from octaseg.config import synthetic_geometry
+from octaseg.layout import map_path
 from octaseg.projection import MAP_REDUCTIONS
 
 if SYNTHETIC:

@@ -7,9 +7,17 @@ what the rules need from a validated config.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from octaseg.layout import FOV_GEOMETRY, assign_splits, discover_subjects, parse_ids
+from octaseg.layout import (
+    FOV_GEOMETRY,
+    SUBJECT_MAP,
+    DataLayout,
+    assign_splits,
+    format_ids,
+    parse_ids,
+)
 
 SYNTHETIC_ROOT = "resources/synthetic"
 #: Depth pooling of the original IPN: 160 -> 32 -> 8 -> 4 -> 2 -> 1.
@@ -68,13 +76,115 @@ def expected_scans(config: Mapping[str, Any]) -> int:
     return synthetic_geometry(config)[0]
 
 
-def splits(config: Mapping[str, Any]) -> dict[str, list[int]]:
-    """Split name -> subject ids. Real data: the configured ranges, kept to the subject
-    folders present; synthetic: the configured ids and split. Every split must be non-empty."""
+SPLIT_NAMES = ("train", "val", "test")
+
+
+def split_ranges(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The id ranges of each split for the configured ``fov``: ``split`` is either one
+    {train, val, test} for every field of view, or one per field of view
+    ({6mm: {train, val, test}, 3mm: ...}). Config files merge key by key, so both forms
+    can meet (config.yaml's per-fov split and a user's {train, val, test}): the
+    {train, val, test} given directly wins."""
+    split, fov = config["split"], config["fov"]
+    direct = [name for name in SPLIT_NAMES if name in split]
+    if direct:
+        if len(direct) < len(SPLIT_NAMES):
+            lacking = [name for name in SPLIT_NAMES if name not in split]
+            raise ValueError(
+                f"split: {', '.join(direct)} given without {', '.join(lacking)}; give all of "
+                "train, val and test, or a split per field of view such as "
+                "{6mm: {train: ..., val: ..., test: ...}}"
+            )
+        return {name: split[name] for name in SPLIT_NAMES}
+    if fov not in split:
+        given = ", ".join(sorted(split)) or "none"
+        raise ValueError(
+            f"split has no entry for fov {fov} (it has one for: {given}); add "
+            f"split: {{{fov}: {{train: ..., val: ..., test: ...}}}} in a config file, or one "
+            "split {train, val, test} for every field of view"
+        )
+    return dict(split[fov])
+
+
+def map_needs(config: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Map folder (such as ``OCTA(ILM_OPL)``) -> the enabled experiments that read that
+    official map (en-face experiments whose channels come from maps), sorted."""
+    from octaseg.projection import Channel
+
+    needs: dict[str, list[str]] = {}
+    for name in enabled_experiments(config):
+        settings = experiment_settings(config, name)
+        if settings["input"] != "projection" or channels_from(config, settings) != "maps":
+            continue
+        for channel in settings["channels"]:
+            users = needs.setdefault(Channel.parse(channel).map_folder, [])
+            if name not in users:
+                users.append(name)
+    return dict(sorted(needs.items()))
+
+
+def reference_map(config: Mapping[str, Any]) -> str:
+    """With source maps, the map folder whose image stands for a subject in the
+    orientation guard, the Frangi baseline and the figures: ``OCTA(FULL)`` when an
+    enabled experiment reads it, else the first channel of the first enabled experiment
+    (experiments in name order)."""
+    from octaseg.projection import Channel
+
+    if SUBJECT_MAP in map_needs(config):
+        return SUBJECT_MAP
+    first = experiment_settings(config, enabled_experiments(config)[0])
+    return Channel.parse(first["channels"][0]).map_folder
+
+
+def data_layout(config: Mapping[str, Any]) -> DataLayout:
+    """Where the dataset's files are (:class:`octaseg.layout.DataLayout`). A real copy
+    with source maps or folders is listed once here (the labels and the maps the enabled
+    experiments read, or the folder pair); the synthetic dataset is still to be written."""
+    source = config.get("source", "bscans")
+    if not config["data_root"]:
+        if source == "folders":
+            raise ValueError(
+                "source: folders reads <data_root>/images and <data_root>/labels, but data_root is "
+                "null (the synthetic demo, in the OCTA-500 layout); set data_root, or use source "
+                "bscans or maps"
+            )
+        return DataLayout(Path(SYNTHETIC_ROOT), config["fov"], source)
+    if source == "bscans":
+        return DataLayout(Path(config["data_root"]), config["fov"], source)
+    return DataLayout.scan(config["data_root"], config["fov"], source, map_needs(config))
+
+
+def splits(config: Mapping[str, Any], layout: DataLayout | None = None) -> dict[str, list[int]]:
+    """Split name -> subject ids. Real data: the configured ranges (:func:`split_ranges`),
+    kept to the subjects present (:meth:`DataLayout.subjects`); synthetic: the configured
+    ids and split. Every split must be non-empty, and with source maps or folders every
+    subject of a split must have its label and every image an enabled experiment reads:
+    a missing one is an error naming the file, the subject and what needs it."""
     if config["data_root"]:
-        available = discover_subjects(config["data_root"], config["fov"], config.get("source", "bscans"))
-        result = assign_splits(config["split"], available)
-        where = f"under {config['data_root']} (fov {config['fov']})"
+        layout = layout or data_layout(config)
+        available = layout.subjects()
+        result = assign_splits(split_ranges(config), available)
+        where = (
+            f"under {config['data_root']} (fov {config['fov']}, source {layout.source}; "
+            f"subjects found: {format_ids(available)})"
+        )
+        needs = map_needs(config)
+        missing = [
+            f"subject {i} (split {name}): {problem}"
+            for name, ids in result.items()
+            for i in ids
+            for problem in layout.missing(i, needs)
+        ]
+        if missing:
+            more = f"\n  ... and {len(missing) - 10} more" if len(missing) > 10 else ""
+            raise ValueError(
+                f"{len(missing)} file(s) missing under data_root {config['data_root']} "
+                f"(fov {config['fov']}, source {layout.source}):\n  "
+                + "\n  ".join(missing[:10])
+                + more
+                + "\nAdd them, leave those subjects out of the split ranges, or disable the "
+                "experiments that read them ('<name>: false' under experiments)"
+            )
     else:
         ids = parse_ids(config["synthetic"]["ids"])
         result = assign_splits(config["synthetic"]["split"], ids)
@@ -100,11 +210,12 @@ def block_depth(settings: Mapping[str, Any]) -> int:
 
 def channels_from(config: Mapping[str, Any], settings: Mapping[str, Any]) -> str:
     """Where an en-face experiment's channels come from: ``volumes`` (projected by the
-    workflow) or ``maps`` (the dataset's official projection maps). ``auto`` follows the
-    dataset's ``source``."""
+    workflow) or ``maps`` (the dataset's official projection maps, or with source folders
+    the subject's one image). ``auto`` follows the dataset's ``source``: volumes for
+    bscans, else maps."""
     chosen = settings.get("channels_from", "auto")
     if chosen == "auto":
-        return "maps" if config.get("source", "bscans") == "maps" else "volumes"
+        return "volumes" if config.get("source", "bscans") == "bscans" else "maps"
     return chosen
 
 
@@ -122,13 +233,21 @@ def check_experiments(config: Mapping[str, Any]) -> None:
         where = f"experiments.{name}"
         for channel in settings.get("channels", ["OCTA(FULL)"]):
             Channel.parse(channel)
-        if source == "maps" and (kind != "projection" or origin != "maps"):
+        if source != "bscans" and (kind != "projection" or origin != "maps"):
             found = f"channels_from: {settings.get('channels_from')}"
             if kind != "projection":
                 found = f"input: {kind}"
+            what = "maps (no volumes)" if source == "maps" else "folders (one image per subject, no volumes)"
             raise ValueError(
-                f"{where}: source is maps (no volumes), so the experiment must read maps "
+                f"{where}: source is {what}, so the experiment must read maps "
                 f"(input: projection, channels_from: auto or maps), found {found}; "
+                f"disable it with '{name}: false' under experiments"
+            )
+        channels = settings.get("channels", ["OCTA(FULL)"])
+        if source == "folders" and len(channels) != 1:
+            raise ValueError(
+                f"{where}: source is folders (one image per subject), so the experiment reads one "
+                f"channel, found {len(channels)}: {', '.join(channels)}; "
                 f"disable it with '{name}: false' under experiments"
             )
         if kind == "equalized" and origin == "maps":
