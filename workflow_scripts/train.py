@@ -37,7 +37,9 @@ else:
     train_x = [load_model_input(f, settings) for f in per_subject(inputs.train_images, inputs.train_labels)]
     train_y = [read_label(p, x.shape[1:]) for p, x in zip(inputs.train_labels, train_x, strict=True)]
     train_x = [x[0] if len(x) == 1 else np.moveaxis(x, 0, -1) for x in train_x]
-    sampler = PatchSampler(train_x, train_y, settings["patch_size"], seed=settings["seed"])
+    sampler = PatchSampler(
+        train_x, train_y, settings["patch_size"], seed=settings["seed"], augment=settings.get("augment")
+    )
     val_x = [load_model_input(f, settings) for f in per_subject(inputs.val_images, inputs.val_labels)]
     val_y = [read_label(p, x.shape[1:]) for p, x in zip(inputs.val_labels, val_x, strict=True)]
 # Train in a folder Snakemake does not manage: it deletes the declared outputs of a job

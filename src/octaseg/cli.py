@@ -104,6 +104,7 @@ def _predict(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device or settings.get("device", "auto"))
     model = model_from_checkpoint(ckpt, checkpoint).to(device)
+    threshold = args.threshold if args.threshold is not None else float(ckpt.get("threshold", 0.5))
     out = Path(args.out)
     for item in args.input:
         paths = [Path(p) for p in item.split(",")]
@@ -111,8 +112,8 @@ def _predict(args: argparse.Namespace) -> None:
         image = load_model_input(paths, settings, args.orientation)
         prob = predict_with_settings(model, image, settings, device)
         write_image(out / "probability" / f"{name}.tif", prob.astype(np.float32))
-        write_image(out / "masks" / f"{name}.png", np.where(prob >= args.threshold, 255, 0).astype(np.uint8))
-        print(f"{item}: vessel fraction {float((prob >= args.threshold).mean()):.4f} -> "
+        write_image(out / "masks" / f"{name}.png", np.where(prob >= threshold, 255, 0).astype(np.uint8))
+        print(f"{item}: vessel fraction {float((prob >= threshold).mean()):.4f} -> "
               f"{out / 'masks' / (name + '.png')}")  # fmt: skip
 
 
@@ -229,7 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--blend", choices=["gaussian", "constant"], help="window mode: blending")
     p.add_argument("--tta", choices=["none", "flips", "d4"], help="test-time augmentation")
     p.add_argument("--batch-size", type=int, help="windows per forward pass")
-    p.add_argument("--threshold", type=float, default=0.5, help="probability threshold of the mask")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="probability threshold of the mask (default: the checkpoint's, chosen on validation "
+        "with threshold: val, else 0.5)",
+    )
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: the checkpoint's setting")
     p.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
     p.add_argument(

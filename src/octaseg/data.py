@@ -2,18 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import albumentations as A
+import cv2
 import numpy as np
+
+#: Augmentations beyond crop, rot90 and flips, each drawn with its probability
+#: (``augment`` setting; 0 or missing: off). Geometric ones act on image and mask alike.
+AUGMENTATIONS = ("elastic", "contrast", "gamma", "noise", "blur")
+
+
+def photometric(image: np.ndarray, augment: Mapping[str, float], rng: np.random.Generator) -> np.ndarray:
+    """Intensity augmentation of a normalized float image (H, W) or (H, W, C), each step
+    with its probability in ``augment``: ``contrast`` (x * U(0.75, 1.25) + U(-0.25, 0.25)),
+    ``gamma`` (exponent U(0.7, 1.5) on the patch stretched to 0..1 and back), ``noise``
+    (Gaussian, sigma U(0, 0.15)) and ``blur`` (Gaussian, sigma U(0.3, 1.0) px).
+
+    Written here because albumentations' intensity transforms clip float images to 0..1,
+    which would destroy z-scored images. Returns float32 of the same shape.
+    """
+    x = image.astype(np.float32, copy=True)
+    if rng.random() < augment.get("contrast", 0.0):
+        x = x * rng.uniform(0.75, 1.25) + rng.uniform(-0.25, 0.25)
+    if rng.random() < augment.get("gamma", 0.0):
+        lo, hi = float(x.min()), float(x.max())
+        if hi > lo:
+            x = ((x - lo) / (hi - lo)) ** rng.uniform(0.7, 1.5) * (hi - lo) + lo
+    if rng.random() < augment.get("noise", 0.0):
+        x = x + rng.normal(0.0, rng.uniform(0.0, 0.15), x.shape).astype(np.float32)
+    if rng.random() < augment.get("blur", 0.0):
+        x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.3, 1.0), borderType=cv2.BORDER_REFLECT_101)
+    return x.astype(np.float32, copy=False)
 
 
 class PatchSampler:
     """Draws batches of random patches with the same augmentation on image and mask.
 
     images: float32 arrays (H, W) or (H, W, C), already normalized; masks: bool/uint8 (H, W).
-    Augmentation: random crop, rot90, horizontal and vertical flips (albumentations).
-    Deterministic for a given seed.
+    Augmentation: random crop, rot90, horizontal and vertical flips (albumentations), and
+    as ``augment`` asks (probabilities by name, :data:`AUGMENTATIONS`) an elastic
+    deformation of image and mask (albumentations, alpha 20 px, sigma 5 px, after the
+    crop) and :func:`photometric` intensity changes of the image. Deterministic for a
+    given seed.
     """
 
     def __init__(
@@ -22,7 +53,12 @@ class PatchSampler:
         masks: Sequence[np.ndarray],
         patch_size: int,
         seed: int = 0,
+        augment: Mapping[str, float] | None = None,
     ) -> None:
+        self.augment = dict(augment or {})
+        unknown = sorted(set(self.augment) - set(AUGMENTATIONS))
+        if unknown:
+            raise ValueError(f"unknown augmentation {unknown}; expected names from {list(AUGMENTATIONS)}")
         if not images or len(images) != len(masks):
             raise ValueError(f"need as many masks as images (>0), got {len(images)} and {len(masks)}")
         for i, (image, mask) in enumerate(zip(images, masks, strict=True)):
@@ -35,15 +71,19 @@ class PatchSampler:
         self.masks = [np.asarray(m, np.uint8) for m in masks]
         self.patch_size = patch_size
         self.rng = np.random.default_rng(seed)
-        self.transform = A.Compose(
-            [
-                A.RandomCrop(patch_size, patch_size),
-                A.RandomRotate90(),
-                A.HorizontalFlip(),
-                A.VerticalFlip(),
-            ],
-            seed=seed,
-        )
+        geometric = [
+            A.RandomCrop(patch_size, patch_size),
+            A.RandomRotate90(),
+            A.HorizontalFlip(),
+            A.VerticalFlip(),
+        ]
+        if self.augment.get("elastic", 0.0) > 0:
+            geometric.append(
+                A.ElasticTransform(
+                    alpha=20, sigma=5, border_mode=cv2.BORDER_REFLECT_101, p=self.augment["elastic"]
+                )
+            )
+        self.transform = A.Compose(geometric, seed=seed)
 
     def reseed(self, seed: int) -> None:
         """Restart the random stream: patches drawn after ``reseed(s)`` depend on s alone."""
@@ -56,6 +96,8 @@ class PatchSampler:
         for i in self.rng.integers(len(self.images), size=size):
             out = self.transform(image=self.images[i], mask=self.masks[i])
             image = out["image"]
+            if self.augment:
+                image = photometric(image, self.augment, self.rng)
             xs.append(image[None] if image.ndim == 2 else np.moveaxis(image, -1, 0))
             ys.append(out["mask"])
         return np.stack(xs), np.stack(ys).astype(np.int64)

@@ -217,8 +217,14 @@ def predict_with_settings(
         blend=settings.get("blend", "gaussian"),
         tta=settings.get("tta", "none"),
         device=device,
-        amp=bool(settings.get("amp", False)),
+        amp=inference_amp(settings.get("amp", False), device),
     )
+
+
+def inference_amp(setting: bool | str, device: torch.device) -> bool:
+    """Mixed precision for prediction: as set, and with ``auto`` on CUDA only (on CPU a
+    prediction is cheap next to training, and float32 keeps it exact)."""
+    return device.type == "cuda" if setting == "auto" else bool(setting)
 
 
 def load_model_input(

@@ -16,6 +16,7 @@ step it had reached, and ends where an uninterrupted run ends.
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import signal
 import sys
@@ -143,6 +144,84 @@ def validation_dice(
     return float(np.mean(scores))
 
 
+#: Thresholds tried when ``threshold: val`` chooses one on the validation images.
+THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)
+
+
+def choose_threshold(
+    probabilities: Sequence[np.ndarray], masks: Sequence[np.ndarray], candidates: np.ndarray = THRESHOLDS
+) -> tuple[float, float]:
+    """The probability threshold (from ``candidates``) with the best mean Dice over the
+    images, and that Dice: probabilities float (H, W) against bool masks (H, W). Ties go
+    to the threshold nearest 0.5."""
+    scores = np.array(
+        [
+            np.mean(
+                [
+                    metrics.dice(metrics.confusion(p >= t, m))
+                    for p, m in zip(probabilities, masks, strict=True)
+                ]
+            )
+            for t in candidates
+        ]
+    )
+    best = np.flatnonzero(scores == scores.max())
+    pick = best[np.argmin(np.abs(candidates[best] - 0.5))]
+    return float(candidates[pick]), float(scores[pick])
+
+
+def probe_amp(
+    model: torch.nn.Module, batch: tuple[np.ndarray, np.ndarray], loss_fn: Any, steps: int = 3
+) -> dict[bool, float]:
+    """Seconds per training step (forward and backward) of copies of ``model`` on CPU in
+    float32 (False) and with bf16 autocast and channels_last (True), on one batch: what
+    ``amp: auto`` chooses by. The model itself is left untouched."""
+    x, y = torch.from_numpy(batch[0]), torch.from_numpy(batch[1])
+    seconds = {}
+    for amp in (False, True):
+        probe = copy.deepcopy(model)
+        xs = x
+        if amp and not getattr(model, "volumetric", False):
+            probe, xs = (
+                probe.to(memory_format=torch.channels_last),
+                x.contiguous(memory_format=torch.channels_last),
+            )
+        times = []
+        for _ in range(steps + 1):  # the first is a warm-up
+            start = time.perf_counter()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+                loss = loss_fn(probe(xs), y)
+            loss.backward()
+            times.append(time.perf_counter() - start)
+        seconds[amp] = float(np.median(times[1:]))
+    return seconds
+
+
+def resolve_amp(
+    setting: bool | str,
+    device: torch.device,
+    model: torch.nn.Module,
+    sampler: PatchSampler | BlockSampler,
+    settings: Mapping[str, Any],
+    log: Callable[[str], None],
+) -> bool:
+    """Mixed precision on or off: ``true``/``false`` as set; ``auto`` is on with CUDA
+    (float16 AMP) and on CPU whichever of float32 and bf16 runs a training step faster
+    here (:func:`probe_amp`), since that differs between CPUs of one class."""
+    if setting != "auto":
+        return bool(setting)
+    if device.type == "cuda":
+        return True
+    loss_fn = build_loss(settings["loss"])
+    seconds = probe_amp(model, sampler.batch(settings["batch_size"]), loss_fn)
+    choice = seconds[True] < seconds[False]
+    log(
+        f"amp auto: a step takes {seconds[False]:.3f} s in float32, {seconds[True]:.3f} s in bf16 "
+        f"on this CPU: {'bf16' if choice else 'float32'}"
+    )
+    return choice
+
+
 class _StopFlag:
     """Turns SIGTERM/SIGINT into a flag checked between steps, for the loop's lifetime."""
 
@@ -187,13 +266,22 @@ def fit(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = pick_device(settings.get("device", "auto"))
-    amp = bool(settings["amp"])
-    amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
     model_spec = dict(settings["model"])
     model_spec.setdefault("in_channels", sampler.channels)
     torch.manual_seed(settings["seed"])
     spec = dict(model_spec)
     model = build_model(spec.pop("name"), **spec).to(device)
+    plain_settings = _plain(settings)
+    last_path = out_dir / "last.pt"
+    state = _resumable_state(last_path, device, plain_settings, _plain(resume_key), log)
+    # a resumed run keeps the precision it started with
+    amp = (
+        bool(state.get("amp", settings["amp"]))
+        if state
+        else resolve_amp(settings["amp"], device, model, sampler, settings, log)
+    )
+    amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    run_settings = {**settings, "amp": amp}  # validation predicts in the same precision
     channels_last = amp and device.type == "cpu" and not getattr(model, "volumetric", False)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -201,31 +289,21 @@ def fit(
     optimizer = make_optimizer(model, settings)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(e, settings))
     scaler = torch.amp.GradScaler("cuda", enabled=amp and device.type == "cuda")
-    plain_settings = _plain(settings)
 
     history: list[dict[str, float]] = []
     best, since_best, start_epoch, start_step, epoch_losses = -math.inf, 0, 1, 0, []
-    last_path = out_dir / "last.pt"
-    if last_path.exists():
-        state = load_checkpoint(last_path, device)
-        if (
-            state.get("settings") != plain_settings
-            or state.get("resume_key") != _plain(resume_key)
-            or state.get("finished")
-        ):
-            log(f"{last_path}: from another run or finished; starting afresh")
-        else:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            scaler.load_state_dict(state["scaler"])
-            history, best, since_best = list(state["history"]), state["best_score"], state["since_best"]
-            start_epoch, start_step, epoch_losses = state["epoch"], state["step"], list(state["epoch_losses"])
-            # saved at an epoch's end (validated, in the history): go on with the next one;
-            # a SIGTERM after an epoch's last step but before its validation finishes it
-            if history and int(history[-1]["epoch"]) == start_epoch:
-                start_epoch, start_step, epoch_losses = start_epoch + 1, 0, []
-            log(f"resuming from {last_path}: epoch {start_epoch}, step {start_step}")
+    if state:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        history, best, since_best = list(state["history"]), state["best_score"], state["since_best"]
+        start_epoch, start_step, epoch_losses = state["epoch"], state["step"], list(state["epoch_losses"])
+        # saved at an epoch's end (validated, in the history): go on with the next one;
+        # a SIGTERM after an epoch's last step but before its validation finishes it
+        if history and int(history[-1]["epoch"]) == start_epoch:
+            start_epoch, start_step, epoch_losses = start_epoch + 1, 0, []
+        log(f"resuming from {last_path}: epoch {start_epoch}, step {start_step}")
 
     def state_dict(epoch: int, step: int, finished: bool = False) -> dict[str, Any]:
         return {
@@ -240,6 +318,7 @@ def fit(
             "best_score": best,
             "since_best": since_best,
             "finished": finished,
+            "amp": amp,
             "val_dice": history[-1]["val_dice"] if history else float("nan"),
             "model_spec": model_spec,
             "settings": plain_settings,
@@ -294,7 +373,7 @@ def fit(
             seconds = time.perf_counter() - start
             lr = optimizer.param_groups[0]["lr"]
             scheduler.step()
-            val = validation_dice(model, val_images, val_masks, settings, device)
+            val = validation_dice(model, val_images, val_masks, run_settings, device)
             improved = val > best
             best, since_best = (val, 0) if improved else (best, since_best + 1)
             history.append(
@@ -320,7 +399,49 @@ def fit(
             )
             if since_best >= settings["patience"]:
                 log(f"early stop: no val_dice improvement for {since_best} epochs (best {best:.4f})")
+    store_threshold(out_dir / "best.pt", val_images, val_masks, run_settings, device, log)
     return history
+
+
+def _resumable_state(
+    path: Path, device: torch.device, settings: Any, resume_key: Any, log: Callable[[str], None]
+) -> dict[str, Any] | None:
+    """The state in ``path`` (last.pt) if it holds an unfinished run with these settings
+    and training data, else None."""
+    if not path.exists():
+        return None
+    state = load_checkpoint(path, device)
+    if state.get("settings") != settings or state.get("resume_key") != resume_key or state.get("finished"):
+        log(f"{path}: from another run or finished; starting afresh")
+        return None
+    return state
+
+
+def store_threshold(
+    best_path: Path,
+    val_images: Sequence[np.ndarray],
+    val_masks: Sequence[np.ndarray],
+    settings: Mapping[str, Any],
+    device: torch.device,
+    log: Callable[[str], None],
+) -> float:
+    """Write the probability threshold prediction uses into ``best.pt`` and return it:
+    ``settings["threshold"]`` when a number (default 0.5), or with ``val`` the one with
+    the best mean Dice of the best model on the validation images (:func:`choose_threshold`)."""
+    ckpt = load_checkpoint(best_path, device)
+    setting = settings.get("threshold", 0.5)
+    if setting != "val":
+        ckpt["threshold"] = float(setting)
+    else:
+        model = model_from_checkpoint(ckpt, best_path).to(device)
+        probabilities = [predict_with_settings(model, image, settings, device) for image in val_images]
+        ckpt["threshold"], dice = choose_threshold(probabilities, val_masks)
+        at_half = choose_threshold(probabilities, val_masks, np.array([0.5]))[1]
+        log(
+            f"threshold {ckpt['threshold']:.2f} chosen on validation: Dice {dice:.4f} (at 0.5: {at_half:.4f})"
+        )
+    save_checkpoint(best_path, ckpt)
+    return ckpt["threshold"]
 
 
 def _progress(epoch: int, steps: int, done: int):

@@ -1,0 +1,142 @@
+"""What the real-data recipe adds to training: augmentation, a threshold chosen on
+validation and stored in the checkpoint, and mixed precision chosen by a probe."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from octaseg.cli import main as cli
+from octaseg.data import PatchSampler, photometric
+from octaseg.infer import inference_amp
+from octaseg.io import read_image, write_image
+from octaseg.losses import build_loss
+from octaseg.models import build_model
+from octaseg.train import choose_threshold, fit, load_checkpoint, probe_amp, resolve_amp
+
+
+def _vessels(rng: np.random.Generator, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """A bright-stripes image (normalized) and its mask."""
+    mask = np.zeros((size, size), bool)
+    for _ in range(4):
+        mask[:, rng.integers(0, size - 4) :][:, :3] = True
+    image = mask + rng.normal(0, 0.3, mask.shape)
+    return ((image - image.mean()) / image.std()).astype(np.float32), mask
+
+
+def test_photometric_changes_intensity_not_range_or_shape(rng):
+    ramp = np.linspace(-4, 6, 40, dtype=np.float32)  # z-scored values: far outside 0..1
+    image = (ramp + rng.normal(0, 0.5, (48, 40))).astype(np.float32)
+    every = {"contrast": 1.0, "gamma": 1.0, "noise": 1.0, "blur": 1.0}
+    out = photometric(image, every, np.random.default_rng(0))
+    assert out.shape == image.shape and out.dtype == np.float32
+    assert not np.allclose(out, image)
+    assert out.min() < -1 and out.max() > 2  # not clipped to 0..1 as albumentations would
+    np.testing.assert_array_equal(out, photometric(image, every, np.random.default_rng(0)))
+    np.testing.assert_array_equal(photometric(image, {}, np.random.default_rng(0)), image)
+    channels = photometric(np.stack([image, image], -1), every, np.random.default_rng(1))
+    assert channels.shape == (48, 40, 2)
+
+
+def test_elastic_deforms_image_and_mask_together(rng):
+    mask = np.zeros((96, 96), bool)
+    mask[:, 10:18] = mask[:, 40:52] = mask[60:70, :] = True  # wide stripes: edges are few
+    sampler = PatchSampler([mask.astype(np.float32)], [mask], 64, seed=2, augment={"elastic": 1.0})
+    x, y = sampler.batch(8)
+    # the same warp on both (the image interpolated linearly, the mask by nearest pixel)
+    assert np.mean((x[:, 0] > 0.5) == y.astype(bool)) > 0.97
+    plain = PatchSampler([mask.astype(np.float32)], [mask], 64, seed=2).batch(8)[1]
+    assert not np.array_equal(plain, y)  # and it did warp
+    again = PatchSampler([mask.astype(np.float32)], [mask], 64, seed=2, augment={"elastic": 1.0})
+    np.testing.assert_array_equal(again.batch(8)[0], x)  # deterministic for a seed
+
+
+def test_unknown_augmentation_is_refused_by_name(rng):
+    image, mask = _vessels(rng)
+    with pytest.raises(ValueError, match=r"unknown augmentation \['elastik'\]"):
+        PatchSampler([image], [mask], 32, augment={"elastik": 0.5})
+
+
+def test_choose_threshold_finds_the_best_and_prefers_one_half_on_ties():
+    truth = np.zeros((10, 10), bool)
+    truth[:, :3] = True
+    prob = np.where(truth, 0.3, 0.1)  # only thresholds in (0.1, 0.3] separate them
+    threshold, dice = choose_threshold([prob], [truth])
+    assert 0.1 < threshold <= 0.3 and dice == pytest.approx(1.0)
+    assert threshold == pytest.approx(0.3)  # the perfect one nearest 0.5
+    assert choose_threshold([prob], [truth], np.array([0.5]))[1] == pytest.approx(0.0)
+
+
+def test_resolve_amp_probes_on_cpu_and_takes_cuda(rng):
+    model = build_model("unet", base=4, depth=2)
+    image, mask = _vessels(rng)
+    sampler = PatchSampler([image], [mask], 32, seed=0)
+    settings = {"loss": "ce", "batch_size": 4}
+    messages: list[str] = []
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    choice = resolve_amp("auto", torch.device("cpu"), model, sampler, settings, messages.append)
+    assert isinstance(choice, bool)
+    assert "float32" in messages[0] and "bf16" in messages[0]
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # untouched
+    assert resolve_amp(False, torch.device("cpu"), model, sampler, settings, messages.append) is False
+    assert resolve_amp("auto", torch.device("cuda"), model, sampler, settings, messages.append) is True
+    seconds = probe_amp(model, sampler.batch(2), build_loss("ce"), steps=1)
+    assert set(seconds) == {False, True} and all(s > 0 for s in seconds.values())
+    assert inference_amp("auto", torch.device("cpu")) is False
+    assert inference_amp("auto", torch.device("cuda")) is True
+
+
+def _settings(**extra):
+    return {
+        "model": {"name": "unet", "base": 4, "depth": 2, "up_kernel": 4},
+        "loss": {"ce": 1.0, "dice": 1.0},
+        "lr": 0.01,
+        "lr_schedule": "poly",
+        "epochs": 3,
+        "steps_per_epoch": 8,
+        "batch_size": 8,
+        "patch_size": 32,
+        "patience": 10,
+        "seed": 0,
+        "amp": "auto",
+        "device": "cpu",
+        "input": "projection",
+        "normalize": "none",
+        "augment": {"elastic": 0.3, "contrast": 0.5, "gamma": 0.3, "noise": 0.2, "blur": 0.2},
+        **extra,
+    }
+
+
+def test_threshold_chosen_on_validation_is_stored_and_used_by_predict(tmp_path, rng):
+    train = [_vessels(rng) for _ in range(3)]
+    val = [_vessels(rng) for _ in range(2)]
+    settings = _settings(threshold="val")
+    sampler = PatchSampler(
+        [t[0] for t in train], [t[1] for t in train], 32, seed=0, augment=settings["augment"]
+    )
+    messages: list[str] = []
+    fit(sampler, [v[0] for v in val], [v[1] for v in val], settings, tmp_path, log=messages.append)
+    ckpt = load_checkpoint(tmp_path / "best.pt")
+    assert 0.05 <= ckpt["threshold"] <= 0.95
+    assert isinstance(load_checkpoint(tmp_path / "last.pt")["amp"], bool)  # what auto chose
+    assert any(m.startswith("amp auto:") for m in messages)
+    assert any(f"threshold {ckpt['threshold']:.2f} chosen on validation" in m for m in messages)
+
+    # octaseg predict masks at the checkpoint's threshold unless told otherwise
+    write_image(tmp_path / "10001.tif", val[0][0])
+    args = ["predict", "--checkpoint", str(tmp_path / "best.pt"), "--input", str(tmp_path / "10001.tif")]
+    assert cli([*args, "--out", str(tmp_path / "own")]) == 0
+    assert cli([*args, "--out", str(tmp_path / "half"), "--threshold", "0.5"]) == 0
+    prob = read_image(tmp_path / "own" / "probability" / "10001.tif")
+    np.testing.assert_array_equal(
+        read_image(tmp_path / "own" / "masks" / "10001.png") > 0, prob >= ckpt["threshold"]
+    )
+    np.testing.assert_array_equal(read_image(tmp_path / "half" / "masks" / "10001.png") > 0, prob >= 0.5)
+
+
+def test_a_fixed_threshold_is_stored_as_set(tmp_path, rng):
+    train = [_vessels(rng) for _ in range(2)]
+    sampler = PatchSampler([t[0] for t in train], [t[1] for t in train], 32, seed=0)
+    fit(sampler, [train[0][0]], [train[0][1]], _settings(threshold=0.35, epochs=1, amp=False), tmp_path)
+    assert load_checkpoint(tmp_path / "best.pt")["threshold"] == pytest.approx(0.35)
