@@ -101,6 +101,36 @@ def reference_image(subject_id):
     return str(LAYOUT.en_face(REFERENCE_MAP, subject_id))
 
 
+def reference_name():
+    """What reference_image is, in words, for figure titles."""
+    if SOURCE == "bscans":
+        return "OCTA(FULL) mean projection"
+    return f"{REFERENCE_MAP} map" if SOURCE == "maps" else "image"
+
+
+def figure_input(method, subject_id):
+    """The en-face image a method's figures show: the first channel an en-face experiment
+    read; for the baseline and volume (IPN) experiments the reference image."""
+    if method in EXPERIMENTS and experiment_settings(config, method)["input"] != "volume":
+        return model_input(method, subject_id)[0]
+    return reference_image(subject_id)
+
+
+def figure_input_name(method):
+    """What figure_input shows, in words: e.g. 'OCTA(ILM_OPL) map' or 'OCTA(FULL)
+    projection, equalized'."""
+    if method not in EXPERIMENTS or experiment_settings(config, method)["input"] == "volume":
+        return reference_name()
+    exp_settings = experiment_settings(config, method)
+    channel = exp_settings["channels"][0]
+    if SOURCE == "folders":
+        return "image"
+    if channels_from(config, exp_settings) == "maps":
+        return f"{channel} map"
+    equalized = ", equalized" if exp_settings["input"] == "equalized" else ""
+    return f"{channel} projection{equalized}"
+
+
 def subject_label(subject_id):
     """A subject's large-vessel label, wherever the dataset's layout keeps it."""
     return str(LAYOUT.label(subject_id))

@@ -8,7 +8,8 @@ from snakemake.io import report as report_flag
 
 rule subject_figures:
     input:
-        projections=[reference_image(i) for i in SPLITS["test"]],
+        # the image each method read (its first channel), named in the figure
+        projections=lambda wc: [figure_input(wc.method, i) for i in SPLITS["test"]],
         masks=lambda wc: expand(
             "results/{method}/masks/{id}.png", method=wc.method, id=SPLITS["test"]
         ),
@@ -38,6 +39,7 @@ rule subject_figures:
         runtime=30,
     params:
         ids=SPLITS["test"],
+        input_name=lambda wc: figure_input_name(wc.method),
     script:
         "../workflow_scripts/subject_figures.py"
 

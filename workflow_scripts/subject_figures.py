@@ -15,7 +15,7 @@ for i, subject in enumerate(ids):
     label = read_label(inputs.labels[i], image.shape)
     mask = read_label(inputs.masks[i], image.shape)
     probability = None if probabilities[i] is None else read_image(probabilities[i])
-    score = subject_figure(
-        snakemake.output[i], image, probability, mask, label, f"subject {subject}, {method}"
-    )
+    title = f"subject {subject}, {method}"
+    name = snakemake.params.input_name
+    score = subject_figure(snakemake.output[i], image, probability, mask, label, title, name)
     log.info("%s: Dice %.4f -> %s", subject, score, snakemake.output[i])

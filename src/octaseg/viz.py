@@ -140,8 +140,10 @@ def subject_figure(
     mask: np.ndarray,
     label: np.ndarray,
     title: str = "",
+    input_name: str = "",
 ) -> float:
-    """One row of panels for one subject and method, written as PNG: input image (H, W),
+    """One row of panels for one subject and method, written as PNG: input image (H, W)
+    (named ``input_name`` above it, e.g. the map or projection the method read),
     vessel probability (H, W) in 0..1 (None: a method without one, e.g. a classical
     baseline), predicted mask (H, W), label (H, W) and the error overlay over the dimmed
     input. The Dice of mask against label goes into the title; it is returned."""
@@ -162,7 +164,7 @@ def subject_figure(
     fig, axes = plt.subplots(1, 5, figsize=(width, height))
     fig.subplots_adjust(margin / width, below / height, 1 - margin / width, 1 - above / height, gap / panel)
     axes[0].imshow(_stretch(image), cmap="gray", vmin=0, vmax=1)
-    axes[0].set_title("input (mean projection)")
+    axes[0].set_title(f"input ({input_name})" if input_name else "input")
     if probability is None:
         axes[1].set_facecolor("0.92")
         axes[1].set_box_aspect(pred.shape[0] / pred.shape[1])  # the size of the image panels
