@@ -5,7 +5,8 @@
 Side by side in one run, with the same model (the original base-64 U-Net by default),
 batch (32 patches of 64x64) and precision (bf16 autocast + channels_last on CPU):
 
-1. bare: forward + backward + optimizer step on one pre-made batch, repeated;
+1. bare: forward + backward + optimizer step on one pre-made batch, repeated (also in
+   float32, to show which precision is faster on this CPU: what ``amp: auto`` probes);
 2. loop: octaseg.train.fit, which draws every batch from the albumentations patch sampler
    (timed over its training steps; its validation is excluded from the figure).
 
@@ -48,26 +49,10 @@ def main() -> None:
         "device": "cpu", "window": 64, "stride": 64, "predict_batch_size": 64,
     }  # fmt: skip
 
-    # 1. bare forward + backward + step on one batch
-    model = build_model("unet", base=args.base, up_kernel=4).to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    # 1. bare forward + backward + step on one batch, in float32 and in bf16
     loss_fn = build_loss("ce")
-    x = torch.randn(args.batch, 1, 64, 64).contiguous(memory_format=torch.channels_last)
     y = torch.from_numpy((rng.random((args.batch, 64, 64)) < 0.09).astype(np.int64))
-
-    def step() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            loss = loss_fn(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    model.train()
-    step()  # warm-up
-    start = time.perf_counter()
-    for _ in range(args.steps):
-        step()
-    bare = args.steps * args.batch / (time.perf_counter() - start)
+    bare = {amp: bare_speed(args, loss_fn, y, amp) for amp in (False, True)}
 
     # 2. the real loop, after one warm-up step as the bare loop had
     with tempfile.TemporaryDirectory() as out:
@@ -82,9 +67,37 @@ def main() -> None:
     print(
         f"U-Net base {args.base}, batch {args.batch} of 64x64, bf16 + channels_last, {args.threads} threads"
     )
-    print(f"bare forward+backward+step : {bare:8.1f} samples/s")
+    print(f"bare step, float32         : {bare[False]:8.1f} samples/s")
+    print(f"bare forward+backward+step : {bare[True]:8.1f} samples/s")
     print(f"training loop with sampling: {loop:8.1f} samples/s")
-    print(f"ratio loop / bare          : {loop / bare:8.3f}  (target >= {TARGET:.2f})")
+    print(f"ratio loop / bare          : {loop / bare[True]:8.3f}  (target >= {TARGET:.2f})")
+    faster = "bf16" if bare[True] > bare[False] else "float32"
+    print(f"bf16 / float32 (bare)      : {bare[True] / bare[False]:8.3f}  (amp: auto would take {faster})")
+
+
+def bare_speed(args: argparse.Namespace, loss_fn, y: torch.Tensor, amp: bool) -> float:
+    """Samples/s of forward + backward + optimizer step repeated on one batch."""
+    torch.manual_seed(0)
+    model = build_model("unet", base=args.base, up_kernel=4)
+    x = torch.randn(args.batch, 1, 64, 64)
+    if amp:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step() -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            loss = loss_fn(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    model.train()
+    step()  # warm-up
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    return args.steps * args.batch / (time.perf_counter() - start)
 
 
 if __name__ == "__main__":

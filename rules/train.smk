@@ -20,6 +20,8 @@ rule train:
         ),
     log:
         "logs/train/{exp}.log",
+    benchmark:
+        "benchmarks/train/{exp}.tsv"
     conda:
         "../envs/octaseg.yaml"
     threads: 8
