@@ -12,8 +12,10 @@ from octaseg.data import PatchSampler, photometric
 from octaseg.infer import inference_amp
 from octaseg.io import read_image, write_image
 from octaseg.losses import build_loss
+from octaseg.metrics import choose_threshold
 from octaseg.models import build_model
-from octaseg.train import choose_threshold, fit, load_checkpoint, probe_amp, resolve_amp
+from octaseg.precision import probe_amp, resolve_amp
+from octaseg.train import fit, load_checkpoint
 
 
 def _vessels(rng: np.random.Generator, size: int = 64) -> tuple[np.ndarray, np.ndarray]:

@@ -240,3 +240,24 @@ def summary_markdown(summary: pd.DataFrame, digits: int = 4) -> str:
                 cells.append(f"{mean.iloc[i]:.{digits}f} ± {std.iloc[i]:.{digits}f}")
         table[column] = cells
     return table.to_markdown(index=False, colalign=["left"] + ["right"] * (len(table.columns) - 1))
+
+
+#: Thresholds tried when ``threshold: val`` chooses one on the validation images.
+THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)
+
+
+def choose_threshold(
+    probabilities: Sequence[np.ndarray], masks: Sequence[np.ndarray], candidates: np.ndarray = THRESHOLDS
+) -> tuple[float, float]:
+    """The probability threshold (from ``candidates``) with the best mean Dice over the
+    images, and that Dice: probabilities float (H, W) against bool masks (H, W). Ties go
+    to the threshold nearest 0.5."""
+    scores = np.array(
+        [
+            np.mean([dice(confusion(p >= t, m)) for p, m in zip(probabilities, masks, strict=True)])
+            for t in candidates
+        ]
+    )
+    best = np.flatnonzero(scores == scores.max())
+    pick = best[np.argmin(np.abs(candidates[best] - 0.5))]
+    return float(candidates[pick]), float(scores[pick])

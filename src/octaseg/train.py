@@ -16,7 +16,6 @@ step it had reached, and ends where an uninterrupted run ends.
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import signal
 import sys
@@ -34,6 +33,7 @@ from octaseg.infer import predict_with_settings
 from octaseg.io import InputError, atomic_path, write_csv
 from octaseg.losses import build_loss
 from octaseg.models import build_model
+from octaseg.precision import resolve_amp
 
 HISTORY_FIELDS = ["epoch", "loss", "val_dice", "lr", "seconds", "samples_per_s"]
 
@@ -142,84 +142,6 @@ def validation_dice(
         prob = predict_with_settings(model, image, settings, device)
         scores.append(metrics.dice(metrics.confusion(prob >= 0.5, mask)))
     return float(np.mean(scores))
-
-
-#: Thresholds tried when ``threshold: val`` chooses one on the validation images.
-THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)
-
-
-def choose_threshold(
-    probabilities: Sequence[np.ndarray], masks: Sequence[np.ndarray], candidates: np.ndarray = THRESHOLDS
-) -> tuple[float, float]:
-    """The probability threshold (from ``candidates``) with the best mean Dice over the
-    images, and that Dice: probabilities float (H, W) against bool masks (H, W). Ties go
-    to the threshold nearest 0.5."""
-    scores = np.array(
-        [
-            np.mean(
-                [
-                    metrics.dice(metrics.confusion(p >= t, m))
-                    for p, m in zip(probabilities, masks, strict=True)
-                ]
-            )
-            for t in candidates
-        ]
-    )
-    best = np.flatnonzero(scores == scores.max())
-    pick = best[np.argmin(np.abs(candidates[best] - 0.5))]
-    return float(candidates[pick]), float(scores[pick])
-
-
-def probe_amp(
-    model: torch.nn.Module, batch: tuple[np.ndarray, np.ndarray], loss_fn: Any, steps: int = 3
-) -> dict[bool, float]:
-    """Seconds per training step (forward and backward) of copies of ``model`` on CPU in
-    float32 (False) and with bf16 autocast and channels_last (True), on one batch: what
-    ``amp: auto`` chooses by. The model itself is left untouched."""
-    x, y = torch.from_numpy(batch[0]), torch.from_numpy(batch[1])
-    seconds = {}
-    for amp in (False, True):
-        probe = copy.deepcopy(model)
-        xs = x
-        if amp and not getattr(model, "volumetric", False):
-            probe, xs = (
-                probe.to(memory_format=torch.channels_last),
-                x.contiguous(memory_format=torch.channels_last),
-            )
-        times = []
-        for _ in range(steps + 1):  # the first is a warm-up
-            start = time.perf_counter()
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
-                loss = loss_fn(probe(xs), y)
-            loss.backward()
-            times.append(time.perf_counter() - start)
-        seconds[amp] = float(np.median(times[1:]))
-    return seconds
-
-
-def resolve_amp(
-    setting: bool | str,
-    device: torch.device,
-    model: torch.nn.Module,
-    sampler: PatchSampler | BlockSampler,
-    settings: Mapping[str, Any],
-    log: Callable[[str], None],
-) -> bool:
-    """Mixed precision on or off: ``true``/``false`` as set; ``auto`` is on with CUDA
-    (float16 AMP) and on CPU whichever of float32 and bf16 runs a training step faster
-    here (:func:`probe_amp`), since that differs between CPUs of one class."""
-    if setting != "auto":
-        return bool(setting)
-    if device.type == "cuda":
-        return True
-    loss_fn = build_loss(settings["loss"])
-    seconds = probe_amp(model, sampler.batch(settings["batch_size"]), loss_fn)
-    choice = seconds[True] < seconds[False]
-    log(
-        f"amp auto: a step takes {seconds[False]:.3f} s in float32, {seconds[True]:.3f} s in bf16 "
-        f"on this CPU: {'bf16' if choice else 'float32'}"
-    )
-    return choice
 
 
 class _StopFlag:
@@ -427,7 +349,8 @@ def store_threshold(
 ) -> float:
     """Write the probability threshold prediction uses into ``best.pt`` and return it:
     ``settings["threshold"]`` when a number (default 0.5), or with ``val`` the one with
-    the best mean Dice of the best model on the validation images (:func:`choose_threshold`)."""
+    the best mean Dice of the best model on the validation images
+    (:func:`octaseg.metrics.choose_threshold`)."""
     ckpt = load_checkpoint(best_path, device)
     setting = settings.get("threshold", 0.5)
     if setting != "val":
@@ -435,8 +358,8 @@ def store_threshold(
     else:
         model = model_from_checkpoint(ckpt, best_path).to(device)
         probabilities = [predict_with_settings(model, image, settings, device) for image in val_images]
-        ckpt["threshold"], dice = choose_threshold(probabilities, val_masks)
-        at_half = choose_threshold(probabilities, val_masks, np.array([0.5]))[1]
+        ckpt["threshold"], dice = metrics.choose_threshold(probabilities, val_masks)
+        at_half = metrics.choose_threshold(probabilities, val_masks, np.array([0.5]))[1]
         log(
             f"threshold {ckpt['threshold']:.2f} chosen on validation: Dice {dice:.4f} (at 0.5: {at_half:.4f})"
         )
