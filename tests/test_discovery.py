@@ -367,3 +367,45 @@ def test_dry_runs_of_a_maps_only_copy_and_a_folder_pair(tmp_path):
     assert not {"ingest", "project", "synthesize", "surfaces", "realism"} & set(jobs)
     for name in ["images/10001.bmp", "images/10002.png", "images/10003.tif", "labels/10002_label.png"]:
         assert str(pair / name) in out
+
+
+def vessels(seed: int, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """An image whose bright vessels are its label's, in a pattern no flip or turn maps
+    onto itself (so the orientation guard can tell identity from the rest)."""
+    truth = np.zeros((size, size), np.uint8)
+    truth[:, size // 3 : size // 3 + 4] = 255
+    truth[size // 5 : size // 5 + 4, : size // 2] = 255
+    noise = np.random.default_rng(seed).normal(60, 20, (size, size))
+    return np.clip(noise + 0.6 * truth, 0, 255).astype(np.uint8), truth
+
+
+@pytest.mark.workflow
+def test_real_runs_of_a_maps_only_copy_and_a_folder_pair(tmp_path):
+    """Not just the DAG: both copies run to the end (orientation guard, training,
+    prediction, baseline, evaluation, figures) and score their test subjects."""
+    split = "split: {train: 10001-10003, val: 10004, test: 10005-10006}\n"
+    only = "experiments: {direct_ce: false, direct_iou: false, equalized_ce: false, maps_ce: false, "
+    only += "two_channels: false, ipn: false%s}\n"
+    for i in IDS:
+        pixels, truth = vessels(i)
+        write(map_path(tmp_path / "maps", "6mm", ILM, i), pixels)
+        write(label_path(tmp_path / "maps", i), truth)
+        write(tmp_path / "pair" / "images" / f"{i}.png", pixels)
+        write(tmp_path / "pair" / "labels" / f"{i}_label.bmp", truth)
+    copies = {
+        "maps": f"source: maps\n{only % ''}",  # ilm_opl_ce reads OCTA(ILM_OPL)
+        "pair": f"source: folders\n{only % ', ilm_opl_ce: false, pair_ce: {loss: ce}'}",
+    }
+    for name, settings in copies.items():
+        work = tmp_path / f"work_{name}"
+        work.mkdir()
+        config = work / "data.yaml"
+        config.write_text(f"data_root: {tmp_path / name}\n{split}{settings}")
+        done = snakemake(work, configs=(config,), timeout=1200)
+        assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+        summary = (work / "results" / "summary.csv").read_text()
+        exp = "ilm_opl_ce" if name == "maps" else "pair_ce"
+        assert [line.split(",")[0] for line in summary.splitlines()[1:]] == [exp, "frangi_otsu"]
+        for i in (10005, 10006):
+            assert read_image(work / "results" / exp / "masks" / f"{i}.png").shape == (64, 64)
+            assert (work / "results" / exp / "figures" / f"{i}.png").is_file()
