@@ -108,10 +108,19 @@ def reference_name():
     return f"{REFERENCE_MAP} map" if SOURCE == "maps" else "image"
 
 
+def reads_en_face(method):
+    """Whether a method is an experiment that reads en-face images (not the baseline, not
+    a volume (IPN) experiment)."""
+    return (
+        method in EXPERIMENTS
+        and experiment_settings(config, method)["input"] != "volume"
+    )
+
+
 def figure_input(method, subject_id):
     """The en-face image a method's figures show: the first channel an en-face experiment
     read; for the baseline and volume (IPN) experiments the reference image."""
-    if method in EXPERIMENTS and experiment_settings(config, method)["input"] != "volume":
+    if reads_en_face(method):
         return model_input(method, subject_id)[0]
     return reference_image(subject_id)
 
@@ -119,7 +128,7 @@ def figure_input(method, subject_id):
 def figure_input_name(method):
     """What figure_input shows, in words: e.g. 'OCTA(ILM_OPL) map' or 'OCTA(FULL)
     projection, equalized'."""
-    if method not in EXPERIMENTS or experiment_settings(config, method)["input"] == "volume":
+    if not reads_en_face(method):
         return reference_name()
     exp_settings = experiment_settings(config, method)
     channel = exp_settings["channels"][0]
