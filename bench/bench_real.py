@@ -48,9 +48,9 @@ def run_workflow(data_root: Path, fov: str, workdir: Path, cores: int) -> None:
     subprocess.run(cmd, check=True)
 
 
-def read_rows(path: Path) -> list[dict[str, str]]:
+def read_rows(path: Path, delimiter: str = ",") -> list[dict[str, str]]:
     with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+        return list(csv.DictReader(f, delimiter=delimiter))
 
 
 def summary_table(workdir: Path) -> list[str]:
@@ -71,7 +71,7 @@ def training_table(workdir: Path) -> list[str]:
         history = read_rows(ckpt_path.parent / "history.csv")
         best, last = load_checkpoint(ckpt_path), load_checkpoint(ckpt_path.parent / "last.pt")
         bench = workdir / "benchmarks" / "train" / f"{exp}.tsv"
-        wall = float(read_rows_tsv(bench)[0]["s"]) / 60 if bench.is_file() else float("nan")
+        wall = float(read_rows(bench, "\t")[0]["s"]) / 60 if bench.is_file() else float("nan")
         speed = np.median([float(h["samples_per_s"]) for h in history])
         amp = "bf16" if last.get("amp") else "float32"
         lines.append(
@@ -79,11 +79,6 @@ def training_table(workdir: Path) -> list[str]:
             f"| {best.get('threshold', 0.5):.2f} |"
         )
     return lines
-
-
-def read_rows_tsv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f, delimiter="\t"))
 
 
 def post_hoc_table(data_root: Path, fov: str, workdir: Path, test_ids: list[int]) -> list[str]:

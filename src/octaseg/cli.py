@@ -10,11 +10,11 @@ octaseg evaluate --pred DIR --truth DIR --out CSV
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
 from octaseg import __version__
+from octaseg.layout import IMAGE_SUFFIXES, LEADING_ID
 
 
 def _synth(args: argparse.Namespace) -> None:
@@ -117,16 +117,13 @@ def _predict(args: argparse.Namespace) -> None:
               f"{out / 'masks' / (name + '.png')}")  # fmt: skip
 
 
-_ID = re.compile(r"^(\d+)")
-
-
 def _by_id(folder: Path, what: str) -> dict[int, Path]:
     if not folder.is_dir():
         raise SystemExit(f"error: --{what} {folder}: no such folder")
     found: dict[int, Path] = {}
     for path in sorted(folder.iterdir()):
-        match = _ID.match(path.name)
-        if path.suffix.lower() not in {".png", ".bmp", ".tif", ".tiff"} or not match:
+        match = LEADING_ID.match(path.name)
+        if path.suffix.lower() not in IMAGE_SUFFIXES or not match:
             continue
         subject = int(match.group(1))
         if subject in found:

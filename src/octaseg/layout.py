@@ -104,7 +104,8 @@ SOURCES = ("bscans", "maps", "folders")
 FOLDER_PAIR = ("images", "labels")
 #: The image files a folder pair may hold (octaseg.io.read_image reads them).
 IMAGE_SUFFIXES = (".png", ".bmp", ".tif", ".tiff")
-_LEADING_ID = re.compile(r"^(\d+)")
+#: A file named by a subject id: its leading digits.
+LEADING_ID = re.compile(r"^(\d+)")
 
 
 def format_ids(ids: Iterable[int]) -> str:
@@ -150,7 +151,7 @@ def numbered_images(folder: Path, what: str, root: str | Path, fov: str) -> dict
     found: dict[int, Path] = {}
     kinds = "|".join(s.lstrip(".") for s in IMAGE_SUFFIXES)
     for entry in _entries(folder, what, root, fov):
-        match = _LEADING_ID.match(entry.name)
+        match = LEADING_ID.match(entry.name)
         if not (entry.is_file() and match and entry.suffix.lower() in IMAGE_SUFFIXES):
             raise ValueError(
                 f"{entry}: expected {what}, image files named by a leading numeric id "
