@@ -406,7 +406,7 @@ def test_write_subject_failure_leaves_nothing_complete(
             raise OSError("disk full")
         return real_imwrite(path, image)
 
-    monkeypatch.setattr(synth.cv2, "imwrite", failing_imwrite)
+    monkeypatch.setattr(cv2, "imwrite", failing_imwrite)
     with pytest.raises(OSError, match="disk full"):
         write_subject(tmp_path, subject)
     base = tmp_path / "OCTA_6mm" / "OCTA"

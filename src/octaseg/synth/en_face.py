@@ -1,0 +1,332 @@
+"""Stage 3, en-face maps: the vessel tree rasterized, capillary plexuses, the labels,
+and the en-face artefacts (brightness field, gain noise, eye motion, floaters)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from octaseg.synth.anatomy import Anatomy
+from octaseg.synth.params import SynthParams
+from octaseg.synth.vessel_tree import VesselTree
+
+
+@dataclass(frozen=True)
+class EnFace:
+    """En-face maps of one subject, float32 (scans, width) in the scan frame.
+
+    The anatomy maps (vessels, labels, plexuses, choroid) are already moved by the eye's
+    motion (:class:`Motion`); the artefact maps (gain, whiteout, floaters) are not.
+
+    Attributes:
+        vessel: coverage in [0, 1] of tree vessels (labelled or not).
+        vessel_radius_um: mean radius (um) of the vessels covering a pixel, 0 elsewhere.
+        label: bool, the large-vessel mask.
+        faz: bool, the foveal avascular zone.
+        capillary: bool, the capillaries: superficial and deep plexus and the unlabelled
+            thin vessels, none under the large-vessel label.
+        svp, icp, dcp: capillary meshes in [0, 1] of the superficial, intermediate and
+            deep plexuses (0 inside the FAZ and under large vessels).
+        choroid: choroidal flow texture, mean about 1.
+        gain: multiplicative signal strength (brightness field, dim B-scans, shadows of
+            vitreous floaters), mean about 1.
+        whiteout: additive decorrelation (bright motion stripes), 8-bit units.
+        floater: density in [0, 1] of vitreous floaters.
+        signal: the subject's signal strength, 1 or less (weak signal: fainter flow).
+        noise_gain: decorrelation noise of static tissue, relative (weak signal: more).
+        label_radius_um: the radius from which vessels are labelled.
+        motion: the B-scans' displacements.
+    """
+
+    vessel: np.ndarray
+    vessel_radius_um: np.ndarray
+    label: np.ndarray
+    faz: np.ndarray
+    capillary: np.ndarray
+    svp: np.ndarray
+    icp: np.ndarray
+    dcp: np.ndarray
+    choroid: np.ndarray
+    gain: np.ndarray
+    whiteout: np.ndarray
+    floater: np.ndarray
+    signal: float
+    noise_gain: float
+    label_radius_um: float
+    motion: Motion
+
+
+def render_vessels(
+    tree: VesselTree,
+    anat: Anatomy,
+    labelled: np.ndarray,
+    min_label_px: float = 2.0,
+    psf_um: float = 0.0,
+    supersample: int = 4,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rasterize the tree onto the (scans, width) grid with anti-aliasing.
+
+    Segments are drawn as thick lines on a ``supersample``-times finer canvas, thickest
+    last, and area-averaged down; a vessel shows as wide as its diameter and the device's
+    lateral resolution ``psf_um`` together (root of the sum of squares). Returns float32
+    coverage in [0, 1], float32 mean radius (um) of the covering vessels, and the bool
+    label (coverage at least one half by the ``labelled`` segments, bool per node, drawn at
+    least ``min_label_px`` wide).
+    """
+    ss = supersample
+    h, w = anat.scans * ss, anat.width * ss
+    scale = anat.px_per_mm * ss
+    frac_bits = 3
+    fix = float(1 << frac_bits)
+    child = np.flatnonzero(tree.parent >= 0)
+    child = child[np.argsort(tree.radius[child], kind="stable")]
+    # pixel i of the canvas covers [i, i + 1) in canvas units: centre at i + 0.5
+    a = np.round((tree.points[child] * scale - 0.5) * fix).astype(np.int64)
+    b = np.round((tree.points[tree.parent[child]] * scale - 0.5) * fix).astype(np.int64)
+    r_um = tree.radius[child]
+    # the flow signal of a vessel is its lumen blurred by the device's lateral resolution;
+    # cv2 draws a line of thickness t about t + 1 canvas pixels wide
+    seen_mm = np.hypot(2.0 * r_um, psf_um) / 1000.0
+    thick = np.maximum(1, np.round(seen_mm * scale) - 1).astype(np.int64)
+    min_label = max(1, round(min_label_px * ss) - 1)
+    thick_label = np.maximum(min_label, np.round(2.0 * r_um / 1000.0 * scale) - 1).astype(np.int64)
+    um_per_code = 0.5  # radius code: 0.5 um per step, up to 127 um
+    code = np.clip(np.round(r_um / um_per_code), 1, 255).astype(np.int64)
+    radius_canvas = np.zeros((h, w), np.uint8)
+    label_canvas = np.zeros((h, w), np.uint8)
+    lab = labelled[child]
+    # skip segments that lie wholly outside the canvas (plus their thickness)
+    lo = np.minimum(a, b) / fix - thick[:, None]
+    hi = np.maximum(a, b) / fix + thick[:, None]
+    inside = (hi[:, 0] >= 0) & (hi[:, 1] >= 0) & (lo[:, 0] < w) & (lo[:, 1] < h)
+    for i in np.flatnonzero(inside):
+        p0 = (int(a[i, 0]), int(a[i, 1]))
+        p1 = (int(b[i, 0]), int(b[i, 1]))
+        t = int(thick[i])
+        if lab[i]:  # what is labelled shows at least as wide as its label
+            t = max(t, int(thick_label[i]))
+            cv2.line(label_canvas, p0, p1, 255, int(thick_label[i]), cv2.LINE_8, frac_bits)
+        cv2.line(radius_canvas, p0, p1, int(code[i]), t, cv2.LINE_8, frac_bits)
+    size = (anat.width, anat.scans)
+    cover = cv2.resize((radius_canvas > 0).astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    rsum = cv2.resize(radius_canvas.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    radius = np.where(cover > 0, rsum * um_per_code / np.maximum(cover, 1e-6), 0.0)
+    label = cv2.resize(label_canvas, size, interpolation=cv2.INTER_AREA) >= 128
+    return cover, radius.astype(np.float32), label
+
+
+def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma_px: float) -> np.ndarray:
+    """Gaussian-filtered white noise, float32 (shape), zero mean, unit s.d."""
+    noise = rng.standard_normal(shape, dtype=np.float32)
+    if sigma_px > 0.3:
+        noise = cv2.GaussianBlur(noise, (0, 0), sigma_px, borderType=cv2.BORDER_REFLECT)
+    noise -= noise.mean()
+    return noise / max(float(noise.std()), 1e-6)
+
+
+def capillary_plexus(
+    rng: np.random.Generator,
+    shape: tuple[int, int],
+    px_per_mm: float,
+    scale_mm: float,
+    line_width: float,
+) -> np.ndarray:
+    """A capillary mesh: thin curved lines along the zero set of band-pass noise.
+
+    The zero set of a band-pass Gaussian random field is a network of closed, branching
+    curves whose spacing is set by ``scale_mm``; ``exp(-(f / line_width)**2)`` turns it
+    into lines about one capillary wide. Returns float32 (shape) in [0, 1].
+    """
+    s1 = max(scale_mm * px_per_mm, 0.5)
+    noise = rng.standard_normal(shape, dtype=np.float32)
+    fine = cv2.GaussianBlur(noise, (0, 0), s1, borderType=cv2.BORDER_REFLECT)
+    coarse = cv2.GaussianBlur(noise, (0, 0), 2.0 * s1, borderType=cv2.BORDER_REFLECT)
+    band = fine - coarse
+    band /= max(float(band.std()), 1e-6)
+    np.multiply(band, 1.0 / line_width, out=band)
+    np.square(band, out=band)
+    np.negative(band, out=band)
+    mesh = np.exp(band)
+    # the device's lateral resolution (~ 20 um) blurs capillaries over neighbouring pixels
+    blur = 0.008 * px_per_mm
+    if blur > 0.3:
+        mesh = cv2.GaussianBlur(mesh, (0, 0), blur, borderType=cv2.BORDER_REFLECT)
+    return mesh
+
+
+def label_threshold(
+    tree: VesselTree,
+    anat: Anatomy,
+    target_fraction: float,
+    bounds_um: tuple[float, float],
+    fade: float,
+    min_width_mm: float,
+) -> float:
+    """The radius (um) from which the labelled vessels cover about ``target_fraction``.
+
+    Models how far down the tree an annotator goes (see :meth:`VesselTree.labelled`).
+    Areas are estimated from segment lengths and drawn widths (at least ``min_width_mm``)
+    inside the field, overlaps ignored; the radius is found by bisection within
+    ``bounds_um``.
+    """
+    child = np.flatnonzero(tree.parent >= 0)
+    a, b = tree.points[child], tree.points[tree.parent[child]]
+    w_mm, h_mm = anat.size_mm
+    mid = 0.5 * (a + b)
+    inside = (mid[:, 0] >= 0) & (mid[:, 0] < w_mm) & (mid[:, 1] >= 0) & (mid[:, 1] < h_mm)
+    child = child[inside]
+    r, r0 = tree.radius[child], tree.start_radius[child]
+    area = np.linalg.norm(a - b, axis=1)[inside] * np.maximum(2.0 * r / 1000.0, min_width_mm)
+    goal = target_fraction * w_mm * h_mm
+    lo, hi = bounds_um
+    for _ in range(24):  # the labelled area only shrinks as the radius grows
+        mid_r = 0.5 * (lo + hi)
+        got = area[(r >= mid_r) | ((r >= fade * mid_r) & (r0 >= mid_r))].sum()
+        lo, hi = (mid_r, hi) if got > goal else (lo, mid_r)
+    return 0.5 * (lo + hi)
+
+
+def _shift_rows(img: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Shift each row ``s`` of a (scans, width) image right by ``shift[s]`` px (edge held)."""
+    if not shift.any():
+        return img
+    cols = np.clip(np.arange(img.shape[1])[None, :] - shift[:, None], 0, img.shape[1] - 1)
+    return np.take_along_axis(img, cols, axis=1)
+
+
+@dataclass(frozen=True)
+class Motion:
+    """Where each B-scan images the tissue: eye motion along the slow axis.
+
+    B-scan ``s`` shows the tissue of scan ``src[s]`` moved right by ``shift[s]`` px. A
+    shift stripe moves a run of B-scans sideways; a stretch stripe scans the same tissue
+    over a run of B-scans (``src`` advances slower, some rows repeat) and then jumps back
+    on track, so vessels crossing it look stretched.
+    """
+
+    src: np.ndarray  # int64 (scans,)
+    shift: np.ndarray  # int64 (scans,)
+
+    def warp(self, img: np.ndarray) -> np.ndarray:
+        """An en-face map (scans, width) of the tissue as the B-scans see it."""
+        still = np.array_equal(self.src, np.arange(len(self.src)))
+        return _shift_rows(img if still else img[self.src], self.shift)
+
+
+def _floaters(rng: np.random.Generator, anat: Anatomy, p: SynthParams) -> np.ndarray:
+    """Density in [0, 1] of the subject's vitreous floaters, float32 (scans, width).
+
+    Some subjects have one to a few: soft, irregular blobs 0.15-0.6 mm across.
+    """
+    shape = (anat.scans, anat.width)
+    out = np.zeros(shape, np.float32)
+    if rng.random() >= p.floater_probability:
+        return out
+    yy, xx = np.mgrid[0 : anat.scans, 0 : anat.width].astype(np.float32)
+    xs, ys = (xx + 0.5) / anat.px_per_mm, (yy + 0.5) / anat.px_per_mm
+    w_mm, h_mm = anat.size_mm
+    wobble = _smooth_noise(rng, shape, 0.05 * anat.px_per_mm)
+    for _ in range(int(rng.integers(1, p.max_floaters + 1))):
+        cx, cy = rng.uniform(0.0, w_mm), rng.uniform(0.0, h_mm)
+        r = rng.uniform(*p.floater_radius_mm)
+        ax = rng.uniform(0.5, 1.0)  # elongated, at any angle
+        th = rng.uniform(0.0, np.pi)
+        dx, dy = xs - cx, ys - cy
+        u = (dx * np.cos(th) + dy * np.sin(th)) / r
+        v = (-dx * np.sin(th) + dy * np.cos(th)) / (r * ax)
+        dist = np.sqrt(u * u + v * v) * (1.0 + 0.25 * wobble)
+        np.maximum(out, np.exp(-(dist**4)) * rng.uniform(0.6, 1.0), out=out)
+    return out
+
+
+def render_enface(
+    rng: np.random.Generator,
+    anat: Anatomy,
+    tree: VesselTree,
+    p: SynthParams,
+) -> EnFace:
+    """All en-face maps of a subject (see :class:`EnFace`), artefacts included."""
+    shape = (anat.scans, anat.width)
+    target = rng.uniform(*p.label_fraction)
+    # annotators draw vessels at least ~ 25 um (1.6 px at 6 mm, 2 px at 3 mm) and 1 px wide
+    min_label_px = float(np.clip(p.min_label_um / 1000.0 * anat.px_per_mm, 1.0, 2.0))
+    min_width_mm = min_label_px / anat.px_per_mm
+    thr = label_threshold(tree, anat, target, p.label_radius_um, p.label_fade, min_width_mm)
+    labelled = tree.labelled(thr, p.label_fade)
+    vessel, radius, label = render_vessels(tree, anat, labelled, min_label_px, p.psf_um)
+    got = float(label.mean())
+    if got > 0 and abs(got / target - 1.0) > 0.1:  # overlaps and clipping: aim once more
+        aim = target * float(np.clip(target / got, 0.5, 2.0))
+        thr = label_threshold(tree, anat, aim, p.label_radius_um, p.label_fade, min_width_mm)
+        labelled = tree.labelled(thr, p.label_fade)
+        vessel, radius, label = render_vessels(tree, anat, labelled, min_label_px, p.psf_um)
+
+    # FAZ: no capillaries inside its irregular boundary, sparser ones just outside
+    yy, xx = np.mgrid[0 : anat.scans, 0 : anat.width].astype(np.float64)
+    xs, ys = (xx + 0.5) / anat.px_per_mm, (yy + 0.5) / anat.px_per_mm
+    dist = anat.faz_distance(xs, ys)
+    faz_mask = dist < 0.0
+    ramp = np.clip(dist / 0.03 + 0.5, 0.0, 1.0) * np.clip(0.5 + dist / p.parafovea_mm, 0.0, 1.0)
+    free = ramp.astype(np.float32) * (1.0 - vessel)  # capillaries neither in the FAZ nor under vessels
+    scales = p.capillary_scale_mm * np.array([1.0, 0.9, 1.1])  # superficial, intermediate, deep
+    width = p.capillary_line_width
+    svp, icp, dcp = (capillary_plexus(rng, shape, anat.px_per_mm, s, width) * free for s in scales)
+    capillary = ((svp > 0.5) | (dcp > 0.5) | (vessel > 0.5)) & ~label & ~faz_mask
+
+    choroid = np.exp(p.choroid_texture_sd * _smooth_noise(rng, shape, 0.03 * anat.px_per_mm))
+    choroid /= choroid.mean()
+
+    # ---- artefacts: low-frequency brightness, dim / bright / shifted / stretched B-scans
+    gain = np.exp(p.brightness_sd * _smooth_noise(rng, shape, 0.22 * anat.width))
+    # each A-scan's signal fluctuates a little (survives the projection as grain)
+    gain *= np.exp(p.ascan_noise_sd * rng.standard_normal(shape, dtype=np.float32))
+    gain = (gain / gain.mean()).astype(np.float32)
+    whiteout = np.zeros(shape, np.float32)
+    src = np.arange(anat.scans, dtype=np.int64)
+    shift = np.zeros(anat.scans, np.int64)
+    kinds = np.asarray(p.stripe_kinds, dtype=np.float64)
+    for _ in range(int(rng.integers(p.stripes[0], p.stripes[1] + 1))):
+        s0 = int(rng.integers(0, anat.scans))
+        kind = int(rng.choice(4, p=kinds / kinds.sum()))
+        if kind == 0:  # bright: decorrelation of a whole B-scan (blink, saccade)
+            n = int(rng.integers(1, 4))
+            whiteout[s0 : s0 + n] += rng.uniform(*p.whiteout)
+        elif kind == 1:  # dim: signal lost for a few B-scans
+            n = int(rng.integers(1, 6))
+            gain[s0 : s0 + n] *= rng.uniform(0.35, 0.75)
+        elif kind == 2:  # shift: the eye moved sideways for a while
+            n = int(rng.integers(3, max(4, anat.scans // 12)))
+            shift[s0 : s0 + n] += int(rng.choice([-1, 1]) * rng.integers(1, 4))
+        else:  # stretch: the eye drifted with the scan, then the tracker jumped back
+            n = int(rng.integers(4, max(5, anat.scans // 15)))
+            rate = rng.uniform(0.65, 0.9)
+            run = src[s0] + np.floor(np.arange(len(src[s0 : s0 + n])) * rate).astype(np.int64)
+            src[s0 : s0 + n] = run
+    motion = Motion(src=np.clip(src, 0, anat.scans - 1), shift=shift)
+    floater = _floaters(rng, anat, p)
+    gain *= 1.0 - p.floater_shadow * floater  # floaters shadow everything below them
+    weak = rng.random() < p.low_signal_probability
+    signal = float(rng.uniform(*p.low_signal)) if weak else 1.0
+    noise_gain = float(rng.uniform(*p.low_signal_noise)) if weak else 1.0
+
+    warp = motion.warp
+    return EnFace(
+        vessel=warp(vessel),
+        vessel_radius_um=warp(radius),
+        label=warp(label),
+        faz=warp(faz_mask),
+        capillary=warp(capillary),
+        svp=warp(svp),
+        icp=warp(icp),
+        dcp=warp(dcp),
+        choroid=warp(choroid.astype(np.float32)),
+        gain=gain.astype(np.float32),
+        whiteout=whiteout,
+        floater=floater,
+        signal=signal,
+        noise_gain=noise_gain,
+        label_radius_um=thr,
+        motion=motion,
+    )

@@ -1,0 +1,131 @@
+"""Generator knobs and shared constants of the synthetic OCTA-500 generator.
+
+:class:`SynthParams` holds every calibrated knob of all stages (:data:`DEFAULT_PARAMS`
+are the defaults); the constants give the smallest geometry that can be rendered and the
+reference depth that axial quantities are given in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_MIN_WIDTH = 32  # en-face size below which vessels and FAZ cannot be resolved at all
+_MIN_DEPTH = 64  # rows below which the retinal band has no room for its layers
+_REF_DEPTH = 640  # depth quantities are given in rows of a 640-row B-scan
+_AXIAL_UM_PER_ROW = 2000.0 / _REF_DEPTH  # 2 mm of tissue over 640 rows
+
+
+@dataclass(frozen=True)
+class SynthParams:
+    """Knobs of the generator. Defaults are calibrated against OCTA-500 6mm and 3mm
+    statistics (:data:`octaseg.realism.TARGETS`).
+
+    En-face lengths are in mm or um, depth lengths in rows of a 640-row B-scan.
+    """
+
+    # --- anatomy
+    faz_radius_mm: tuple[float, float] = (0.22, 0.42)  # FAZ mean radius range
+    parafovea_mm: float = 0.6  # capillary density ramps up over this distance from the FAZ
+    fovea_jitter_mm: float = 0.15  # s.d. of the fovea's offset from the field centre
+    disc_distance_mm: tuple[float, float] = (3.6, 4.2)  # disc centre to fovea
+    # --- vessel growth (branching walks from the arcades)
+    step_mm: float = 0.045  # growth step
+    margin_mm: float = 0.3  # vessels grow this far beyond the field
+    growth_field_mm: float = 6.0  # vessels grow over at least this field (3mm: its centre)
+    arcade_mm: tuple[float, float] = (1.05, 1.8)  # inner arcade's distance above / below the fovea
+    arcade_gap_mm: tuple[float, float] = (1.0, 2.0)  # from there to the outer (artery or vein)
+    arcade_flatness: tuple[float, float] = (0.8, 1.1)  # 1: straight past the fovea
+    arcade_end: float = 0.8  # arcade trunks stop at this fraction of a half turn
+    sprout_interval_mm: float = 0.6  # mean distance along a trunk between its branches
+    outward_fraction: float = 0.35  # trunk branches running away from the fovea
+    fork_interval_mm: tuple[float, ...] = (0.35, 0.5)  # mean distance between side branches,
+    # per order: a trunk's branch is of order 1, a side branch of order k of order k + 1;
+    # branches of the last order + 1 never fork
+    branch_length_mm: tuple[tuple[float, float], ...] = ((0.5, 2.0), (0.15, 0.7))  # orders 2, 3..
+    min_fork_mm: float = 0.15  # least distance between forks
+    radial_pull: float = 0.06  # fraction of the angle to the radial direction turned per step
+    curl_sd: float = 0.01  # s.d. of the per-step change of a branch's curvature, radians
+    curl_memory: float = 0.85  # curvature persistence per step (smooth meanders)
+    max_turn: float = 0.06  # largest change of a branch's heading per step, radians
+    min_branch_angle: float = 0.45  # a side branch leaves its vessel at this angle or more
+    max_branch_angle: float = 0.95  # and at this angle or less, radians
+    fork_deflection: float = 0.2  # the continuing vessel turns up to this much the other way
+    dichotomy: float = 0.2  # fraction of forks that split a vessel into two of its order
+    major_fraction: float = 0.3  # trunk branches that split more often: wider territories
+    major_dichotomy: float = 0.6  # and so wider vessels (Murray), the ones seen at 3 mm
+    spacing_mm: float = 0.12  # a branch stops this close ahead of a vessel of its order or lower
+    faz_stop_mm: tuple[float, float] = (0.02, 0.35)  # branches end this far outside the FAZ
+    max_iterations: int = 400
+    min_twig_mm: float = 0.15  # shorter terminal side branches are pruned
+    smooth_iterations: int = 4  # Laplacian smoothing of the grown vessels
+    twig_interval_mm: float = 0.4  # mean distance along vessels between thin side twigs
+    twig_length_mm: tuple[float, float] = (0.08, 0.45)
+    twig_step_mm: float = 0.03
+    twig_curl_sd: float = 0.03  # s.d. of a twig's steady bend per step, radians
+    # --- radii (Murray's law)
+    trunk_radius_um: tuple[float, float] = (38.0, 50.0)  # radius at the disc, per trunk
+    periphery: float = 1.0  # flow of an arcade on to the periphery / its flow in the field
+    side_periphery: float = 2.0  # flow of its large peripheral branches / its flow in the field
+    side_periphery_mm: tuple[float, float] = (0.3, 3.0)  # where they leave, mm from the disc
+    label_fraction: tuple[float, float] = (0.065, 0.105)  # labelled area, per subject
+    label_radius_um: tuple[float, float] = (5.0, 30.0)  # bounds of the label threshold
+    min_label_um: float = 24.0  # labelled vessels are drawn at least this wide (1.6-2 px)
+    label_fade: float = 0.5  # a labelled vessel is traced on down to this x the label radius
+    # --- capillaries
+    capillary_scale_mm: float = 0.022  # band-pass noise scale (mesh spacing ~ 3x this)
+    capillary_line_width: float = 0.35  # iso-line half-width, in units of the noise s.d.
+    # --- retina (rows of a 640-row B-scan)
+    ilm_row: float = 243.0
+    thickness_rows: tuple[float, float] = (104.0, 120.0)  # ILM to BM away from the fovea
+    pit_rows: tuple[float, float] = (18.0, 30.0)  # foveal pit depth
+    tilt_rows: float = 20.0  # s.d. of the band's tilt across the field
+    choroid_rows: float = 55.0
+    # --- intensity (OCTA decorrelation, 8-bit)
+    vessel_flow: float = 90.0
+    psf_um: float = 22.0  # lateral resolution: vessels show this much wider (in quadrature)
+    vessel_full_radius_um: float = 10.0  # thinner vessels are dimmer...
+    label_contrast: float = 1.0  # ... and so are those thinner than this x label radius
+    label_boost: float = 1.0  # labelled vessels are at least this bright (what stands out)
+    vessel_axial_factor: float = 0.35  # axial half-extent of the flow signal / radius
+    vessel_min_half_rows: float = 4.0  # least axial half-extent of a vessel's flow signal
+    tail_gain: float = 0.4  # projection tail below large vessels, fraction of their flow
+    rpe_gain: float = 0.2  # projection artefact at the RPE
+    svp_flow: float = 115.0
+    icp_flow: float = 30.0
+    dcp_flow: float = 40.0
+    choroid_flow: float = 15.0
+    choroid_texture_sd: float = 0.2  # s.d. of the log choroidal flow texture
+    tissue_flow: float = 4.0  # baseline decorrelation of static tissue in the band
+    speckle_shape: float = 2.8  # gamma shape of the multiplicative speckle (mean 1)
+    noise_floor: float = 2.4  # subtracted before quantization: most noise becomes 0
+    saturation: tuple[float, float] = (80.0, 90.0)  # per-subject clip level
+    # --- artefacts
+    brightness_sd: float = 0.18  # s.d. of the log low-frequency multiplicative field
+    ascan_noise_sd: float = 0.06  # s.d. of the log gain of single A-scans
+    stripes: tuple[int, int] = (0, 5)  # number of motion stripes (min, max inclusive)
+    stripe_kinds: tuple[float, float, float, float] = (0.25, 0.2, 0.3, 0.25)  # bright, dim,
+    # shift, stretch: relative frequencies
+    whiteout: tuple[float, float] = (2.0, 6.0)  # decorrelation added by a bright stripe
+    floater_probability: float = 0.3  # subjects with vitreous floaters
+    max_floaters: int = 2
+    floater_radius_mm: tuple[float, float] = (0.06, 0.22)
+    floater_shadow: float = 0.45  # signal lost under the densest part of a floater
+    low_signal_probability: float = 0.15  # subjects scanned with a weak signal
+    low_signal: tuple[float, float] = (0.6, 0.85)  # their flow signal, relative
+    low_signal_noise: tuple[float, float] = (1.2, 1.5)  # their static-tissue noise, relative
+    # --- OCT (8-bit log-scale reflectivity)
+    oct_mean: tuple[float, float] = (84.0, 96.0)  # whole-volume mean, per subject
+    oct_floor: tuple[float, float] = (38.0, 82.0)  # noise floor in the vitreous, deep down
+    oct_speckle: float = 20.0  # log-speckle scale: its s.d. is 1.28 x this
+    oct_gain_power: float = 0.6  # the log-scale signal follows the gain field less
+    outer_rows: tuple[float, float] = (44.0, 50.0)  # outer plexiform layer to the BM
+    nfl_fraction: tuple[float, float] = (0.05, 0.3)  # of the inner retina, fovea / away
+    vessel_reflect: float = 35.0  # large vessels reflect a little more than the NFL...
+    vessel_shadow: float = 0.55  # ... and shadow this much of the signal below them
+    shadow_radius_um: float = 25.0  # vessels this wide or more shadow fully
+    floater_oct_shadow: float = 0.4  # OCT signal lost under a floater, besides its gain
+    floater_reflect: float = 45.0  # a floater's haze in the vitreous
+    floater_rows: float = 12.0  # its axial half-extent
+
+
+DEFAULT_PARAMS = SynthParams()
