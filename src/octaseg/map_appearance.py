@@ -1,0 +1,206 @@
+"""Appearance statistics of an 8-bit en-face map, for holding synthetic maps to real ones.
+
+:func:`map_appearance` measures one map (H, W): its intensity histogram, its vessel-to-
+background contrast under a large-vessel label, the share of its power in three spatial-
+frequency bands (in cycles per mm, so 6mm and 3mm fields compare) and the slope of its
+spectrum's roll-off, and how strongly whole rows (or columns) jump in brightness, the
+mark eye motion leaves. :data:`REAL_APPEARANCE` holds the 5th-95th percentile band of each
+statistic over real OCTA-500 ``OCTA(ILM_OPL)`` maps; :func:`out_of_band` names the ones a
+map falls outside. ``bench/map_appearance.py`` prints real and synthetic figures side by side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+#: Spatial-frequency bands (cycles per mm). The real ILM_OPL spectra fall steeply up to a
+#: knee at 1.5-2 cyc/mm (the brightness field, the FAZ, the layout of the large vessels),
+#: then decline gently (about f^-0.9) to 10-12 cyc/mm (vessel calibres 40-250 um and the
+#: capillary mesh's spacing), then ever more steeply (f^-2 to f^-3) as the optics and the
+#: 15 um pixels blur capillary segments and speckle. Power is counted up to 30 cyc/mm in
+#: both fields, below the 6mm Nyquist frequency (33.3) and the 3mm one (50.7).
+LOW_EDGE, HIGH_EDGE, MAX_FREQ = 2.0, 10.0, 30.0
+#: The roll-off's log-log slope is fitted between these frequencies (cyc/mm).
+SLOPE_RANGE = (10.0, 30.0)
+
+#: (low, high): 5th-95th percentile of the per-subject values over the real OCTA-500
+#: ``OCTA(ILM_OPL)`` train+val maps, 200 6mm (10001-10200) and 150 3mm (10301-10450) with
+#: their GT_LargeVessel labels, rounded outward to about 3 figures (aggregates only), from
+#: ``python bench/map_appearance.py --data-root /path/to/OCTA-500``.
+REAL_APPEARANCE: dict[str, dict[str, tuple[float, float]]] = {
+    "6mm": {
+        "mean": (67, 99),
+        "std": (48.1, 54.1),
+        "p1": (5, 19),
+        "p50": (53, 91),
+        "p99": (255, 255),  # every real map is stretched to saturate its top 1%
+        "zero_fraction": (0.00005, 0.0076),
+        "saturated_fraction": (0.0100, 0.0117),
+        "gray_levels": (44, 57),  # a stretch of about 50 levels: steps of 5-6
+        "power_low": (0.173, 0.343),
+        "power_mid": (0.241, 0.383),
+        "power_high": (0.352, 0.504),
+        "spectral_slope": (-2.69, -2.07),
+        "row_line_score": (0.168, 0.302),
+        "column_line_score": (0.145, 0.273),
+        "vessel_median": (172, 194),
+        "background_median": (50, 87),
+        "vessel_ratio": (2.21, 3.60),
+        "vessel_contrast": (0.378, 0.566),
+    },
+    "3mm": {
+        "mean": (79, 105),
+        "std": (50.1, 55.6),
+        "p1": (6, 16),
+        "p50": (65, 99),
+        "p99": (255, 255),
+        "zero_fraction": (0.0001, 0.0031),
+        "saturated_fraction": (0.0100, 0.0108),
+        "gray_levels": (91, 159),
+        "power_low": (0.265, 0.514),
+        "power_mid": (0.110, 0.240),
+        "power_high": (0.366, 0.513),
+        "spectral_slope": (-2.13, -1.34),
+        "row_line_score": (0.190, 0.293),
+        "column_line_score": (0.186, 0.269),
+        "vessel_median": (195, 210),
+        "background_median": (63, 95),
+        "vessel_ratio": (2.16, 3.17),
+        "vessel_contrast": (0.368, 0.521),
+    },
+}
+
+
+def intensity_stats(image: np.ndarray) -> dict[str, float]:
+    """Histogram figures of an 8-bit map (H, W): mean, std, percentiles, the fraction of
+    pixels at 0 and at 255, and how many distinct gray levels it uses."""
+    x = np.asarray(image)
+    p1, p50, p99 = np.percentile(x, [1, 50, 99])
+    return {
+        "mean": float(x.mean(dtype=np.float64)),
+        "std": float(x.std(dtype=np.float64)),
+        "p1": float(p1),
+        "p50": float(p50),
+        "p99": float(p99),
+        "zero_fraction": float(np.count_nonzero(x == 0) / x.size),
+        "saturated_fraction": float(np.count_nonzero(x == 255) / x.size),
+        "gray_levels": float(np.unique(x).size),
+    }
+
+
+def label_contrast(image: np.ndarray, label: np.ndarray) -> dict[str, float]:
+    """Median intensity inside a vessel label (H, W) and outside it, their ratio (the
+    background floored at one gray level) and Michelson contrast (v - b) / (v + b)."""
+    mask = np.asarray(label) > 0
+    if mask.shape != np.shape(image):
+        raise ValueError(f"label {mask.shape} does not match image {np.shape(image)}")
+    x = np.asarray(image, np.float64)
+    vessel = float(np.median(x[mask])) if mask.any() else float("nan")
+    background = float(np.median(x[~mask])) if not mask.all() else float("nan")
+    total = vessel + background
+    return {
+        "vessel_median": vessel,
+        "background_median": background,
+        "vessel_ratio": vessel / max(background, 1.0),
+        "vessel_contrast": (vessel - background) / total if total > 0 else 0.0,
+    }
+
+
+def power_spectrum(image: np.ndarray, mm_per_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """2D power spectrum of a map (H, W) -> (radial frequency in cyc/mm, power), both
+    (H, W) in FFT order. The map's Hann-weighted mean is subtracted and the Hann window
+    applied first, so the image edges and the mean leak no power."""
+    x = np.asarray(image, np.float64)
+    h, w = x.shape
+    window = np.outer(np.hanning(h), np.hanning(w))
+    x = (x - (x * window).sum() / window.sum()) * window
+    power = np.abs(np.fft.fft2(x)) ** 2
+    freq = np.hypot(*np.meshgrid(np.fft.fftfreq(h, mm_per_px), np.fft.fftfreq(w, mm_per_px), indexing="ij"))
+    return freq, power
+
+
+def radial_average(freq: np.ndarray, power: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """Power (H, W) averaged in rings of width ``step`` -> (mean frequency, mean power)
+    per non-empty ring, each (rings,)."""
+    ring = np.round(freq / step).astype(np.int64).ravel()
+    count = np.bincount(ring)
+    keep = count > 0
+    mean_f = np.bincount(ring, freq.ravel())[keep] / count[keep]
+    return mean_f, np.bincount(ring, power.ravel())[keep] / count[keep]
+
+
+def spectrum_stats(image: np.ndarray, mm_per_px: float) -> dict[str, float]:
+    """Fraction of the power below :data:`MAX_FREQ` in the low, mid and high band, and
+    the log-log slope of the radially averaged spectrum over :data:`SLOPE_RANGE`. A flat
+    map has no power: fractions 0, slope NaN."""
+    freq, power = power_spectrum(image, mm_per_px)
+    total = power[freq < MAX_FREQ].sum()
+    if total <= 1e-9 * np.asarray(image, np.float64).size:  # rounding noise of a flat map
+        return {"power_low": 0.0, "power_mid": 0.0, "power_high": 0.0, "spectral_slope": float("nan")}
+    bands = {"low": (0.0, LOW_EDGE), "mid": (LOW_EDGE, HIGH_EDGE), "high": (HIGH_EDGE, MAX_FREQ)}
+    stats = {
+        f"power_{k}": float(power[(freq >= a) & (freq < b)].sum() / total) for k, (a, b) in bands.items()
+    }
+    f, p = radial_average(freq, power, 1.0 / (max(power.shape) * mm_per_px))
+    fit = (f >= SLOPE_RANGE[0]) & (f <= SLOPE_RANGE[1]) & (p > 0)
+    slope = np.polyfit(np.log10(f[fit]), np.log10(p[fit]), 1)[0] if fit.sum() >= 2 else float("nan")
+    return {**stats, "spectral_slope": float(slope)}
+
+
+def line_score(image: np.ndarray) -> float:
+    """How strongly whole rows of a map (H, W) jump in brightness: the 99th percentile over
+    adjacent rows of the step between their interquartile means, over the map's std.
+
+    Eye motion between B-scans (the map's rows) leaves bright or dark lines and displaced
+    bands of rows, each edge a step (which a running median would follow). The
+    interquartile mean ignores vessels crossing a row; a median over rows would miss a few
+    lines, the 99th percentile does not."""
+    x = np.asarray(image, np.float64)
+    std = x.std()
+    if std == 0 or x.shape[0] < 2:
+        return 0.0
+    s = np.sort(x, axis=1)
+    quarter = x.shape[1] // 4
+    profile = s[:, quarter : x.shape[1] - quarter].mean(axis=1)
+    return float(np.percentile(np.abs(np.diff(profile)), 99) / std)
+
+
+def map_appearance(image: np.ndarray, mm_per_px: float, label: np.ndarray | None = None) -> dict[str, float]:
+    """All appearance statistics of one 8-bit en-face map (H, W) with square pixels of
+    ``mm_per_px``; with a vessel label (H, W) also the vessel-to-background contrast.
+    ``column_line_score`` is ``row_line_score`` of the transposed map: the same measure
+    across the eye-motion lines, a baseline for what vessels and noise alone give."""
+    image = np.asarray(image)
+    if image.ndim != 2:
+        raise ValueError(f"expected an en-face map (H, W), got shape {image.shape}")
+    stats = {**intensity_stats(image), **spectrum_stats(image, mm_per_px)}
+    stats["row_line_score"] = line_score(image)
+    stats["column_line_score"] = line_score(image.T)
+    if label is not None:
+        stats.update(label_contrast(image, label))
+    return stats
+
+
+def summarize(rows: Iterable[Mapping[str, float]]) -> dict[str, tuple[float, float, float]]:
+    """(median, 5th, 95th percentile) of each statistic over subjects (NaNs left out)."""
+    rows = list(rows)
+    names = list(dict.fromkeys(k for row in rows for k in row))
+    out = {}
+    for name in names:
+        values = np.array([row.get(name, np.nan) for row in rows], np.float64)
+        values = values[~np.isnan(values)]
+        if values.size:
+            med, p5, p95 = np.percentile(values, [50, 5, 95])
+            out[name] = (float(med), float(p5), float(p95))
+    return out
+
+
+def out_of_band(stats: Mapping[str, float], fov: str) -> dict[str, float]:
+    """The statistics of one map outside the real band of its field of view ("6mm" or
+    "3mm"), with their values."""
+    if fov not in REAL_APPEARANCE:
+        raise ValueError(f"no real bands for {fov!r}; expected one of {sorted(REAL_APPEARANCE)}")
+    bands = REAL_APPEARANCE[fov]
+    return {k: v for k, v in stats.items() if k in bands and not bands[k][0] <= v <= bands[k][1]}

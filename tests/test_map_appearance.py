@@ -1,0 +1,128 @@
+"""map_appearance on images made here: a flat map, white and blurred noise, row lines, a label."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from octaseg import map_appearance as ma
+
+MM_6 = 6.0 / 400  # a 6mm map's pixel
+
+
+def noise_map(seed: int = 0, shape: tuple[int, int] = (400, 400), std: float = 30.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.clip(np.round(rng.normal(128, std, shape)), 0, 255).astype(np.uint8)
+
+
+def plane_share(shape: tuple[int, int], mm: float, low: float, high: float) -> float:
+    """Share of the frequency plane below MAX_FREQ that lies in [low, high) cyc/mm."""
+    fy, fx = np.fft.fftfreq(shape[0], mm), np.fft.fftfreq(shape[1], mm)
+    f = np.hypot(fy[:, None], fx[None, :])
+    return np.count_nonzero((f >= low) & (f < high)) / np.count_nonzero(f < ma.MAX_FREQ)
+
+
+def test_constant_map_has_no_spectral_power():
+    s = ma.map_appearance(np.full((400, 400), 100, np.uint8), MM_6)
+    assert (s["mean"], s["std"], s["p1"], s["p50"], s["p99"]) == (100, 0, 100, 100, 100)
+    assert (s["zero_fraction"], s["saturated_fraction"], s["gray_levels"]) == (0, 0, 1)
+    assert s["power_low"] == s["power_mid"] == s["power_high"] == 0
+    assert np.isnan(s["spectral_slope"])
+    assert s["row_line_score"] == s["column_line_score"] == 0
+
+
+def test_histogram_figures():
+    image = np.zeros((100, 100), np.uint8)
+    image[:, 50:] = 255
+    image[:10, :] = 7  # 10% at 7, 45% at 0, 45% at 255
+    s = ma.map_appearance(image, MM_6)
+    assert s["zero_fraction"] == pytest.approx(0.45)
+    assert s["saturated_fraction"] == pytest.approx(0.45)
+    assert (s["p1"], s["p99"], s["gray_levels"]) == (0, 255, 3)
+    assert s["mean"] == pytest.approx(0.45 * 255 + 0.1 * 7)
+
+
+@pytest.mark.parametrize("mm", [MM_6, 3.0 / 304])
+def test_white_noise_has_a_flat_spectrum(mm):
+    s = ma.map_appearance(noise_map(1), mm)
+    for band, (low, high) in {
+        "power_low": (0, ma.LOW_EDGE),
+        "power_mid": (ma.LOW_EDGE, ma.HIGH_EDGE),
+        "power_high": (ma.HIGH_EDGE, ma.MAX_FREQ),
+    }.items():
+        assert s[band] == pytest.approx(plane_share((400, 400), mm, low, high), abs=0.01), band
+    assert s["power_low"] + s["power_mid"] + s["power_high"] == pytest.approx(1.0)
+    assert abs(s["spectral_slope"]) < 0.1
+
+
+def blurred_noise(sigma_px: float, seed: int = 2) -> np.ndarray:
+    field = ndimage.gaussian_filter(np.random.default_rng(seed).normal(size=(400, 400)), sigma_px)
+    return np.clip(np.round(128 + 40 * field / field.std()), 0, 255).astype(np.uint8)
+
+
+def test_blurred_noise_has_its_power_in_the_low_band():
+    s = ma.map_appearance(blurred_noise(20), MM_6)  # power e^-2 down at 0.5 cyc/mm
+    assert s["power_low"] > 0.99
+    assert s["power_high"] < 1e-4
+    assert ma.map_appearance(noise_map(2), MM_6)["power_low"] < 0.01
+
+
+def test_blur_steepens_the_roll_off():
+    # sigma 1 px: power down e^-0.9 at 10 cyc/mm, e^-8 at 30: a log-log slope near -6
+    s = ma.map_appearance(blurred_noise(1), MM_6)
+    assert -7.5 < s["spectral_slope"] < -4.5
+    # power density exp(-a f^2), a = (2 pi sigma mm_per_px)^2: its share above HIGH_EDGE
+    a = (2 * np.pi * MM_6) ** 2
+    below = 1 - np.exp(-a * np.array([ma.HIGH_EDGE, ma.MAX_FREQ]) ** 2)
+    assert s["power_high"] == pytest.approx(1 - below[0] / below[1], abs=0.02)  # 0.41, white 0.89
+
+
+def test_row_lines_raise_the_row_score_only():
+    clean = noise_map(3).astype(np.int16)
+    lined = clean.copy()
+    lined[::10] += 30  # every 10th row one std brighter
+    lined = np.clip(lined, 0, 255).astype(np.uint8)
+    a = ma.map_appearance(clean.astype(np.uint8), MM_6)
+    b = ma.map_appearance(lined, MM_6)
+    assert a["row_line_score"] < 0.3
+    assert b["row_line_score"] > 3 * a["row_line_score"]
+    assert b["row_line_score"] > 0.8
+    assert b["column_line_score"] == pytest.approx(a["column_line_score"], rel=0.2)
+    turned = ma.map_appearance(lined.T, MM_6)
+    assert turned["column_line_score"] == pytest.approx(b["row_line_score"])
+
+
+def test_label_contrast():
+    image = np.full((50, 60), 40, np.uint8)
+    label = np.zeros((50, 60), np.uint8)
+    label[10:20, :] = 255
+    image[10:20, :] = 200
+    image[10, :5] = 90  # a few darker vessel pixels leave the median alone
+    s = ma.map_appearance(image, MM_6, label)
+    assert (s["vessel_median"], s["background_median"]) == (200, 40)
+    assert s["vessel_ratio"] == pytest.approx(5.0)
+    assert s["vessel_contrast"] == pytest.approx(160 / 240)
+    image[label == 0] = 0
+    dark = ma.label_contrast(image, label)
+    assert (dark["vessel_ratio"], dark["vessel_contrast"]) == (200.0, 1.0)  # background floored at 1
+    with pytest.raises(ValueError, match="does not match"):
+        ma.label_contrast(image, label[:, :-1])
+
+
+def test_summarize_and_out_of_band():
+    rows = [{"mean": float(v), "std": 1.0} for v in range(101)]
+    rows[0]["std"] = float("nan")
+    summary = ma.summarize(rows)
+    assert summary["mean"] == (50.0, 5.0, 95.0)
+    assert summary["std"] == (1.0, 1.0, 1.0)
+    for fov, bands in ma.REAL_APPEARANCE.items():
+        assert all(low <= high for low, high in bands.values()), fov
+        middle = {k: (low + high) / 2 for k, (low, high) in bands.items()}
+        assert ma.out_of_band(middle, fov) == {}
+        assert ma.out_of_band({**middle, "gray_levels": 256.0, "other": -1.0}, fov) == {"gray_levels": 256.0}
+    label = np.zeros((400, 400), bool)
+    label[::20] = True
+    assert set(ma.map_appearance(noise_map(4), MM_6, label)) == set(ma.REAL_APPEARANCE["6mm"])
+    with pytest.raises(ValueError, match="no real bands"):
+        ma.out_of_band({}, "9mm")
