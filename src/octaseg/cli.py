@@ -30,7 +30,9 @@ def _synth(args: argparse.Namespace) -> None:
             depth=args.depth or depth,
             width=args.width or width,
         )
-        write_subject(args.root, subject, fov=args.fov, orientation=args.orientation)
+        write_subject(
+            args.root, subject, fov=args.fov, orientation=args.orientation, volumes=not args.maps_only
+        )
         print(f"{subject_id}: written under {args.root}")
 
 
@@ -174,6 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=sorted(TRANSFORMS),
         default=None,
         help="label orientation (default: flipud for 6mm, fliplr for 3mm, as OCTA-500)",
+    )
+    p.add_argument(
+        "--maps-only",
+        action="store_true",
+        help="write the projection maps, masks and labels but no B-scan volumes (0.5 MB a subject)",
     )
     p.set_defaults(func=_synth)
 

@@ -9,15 +9,16 @@ the knobs of all of them are :class:`SynthParams` (:mod:`.params`):
    disc just outside the field on the nasal side (left or right eye).
 2. **Vessel tree** (:mod:`.vessel_tree`, :func:`grow_vessel_tree`): four arcade trunks
    (superior / inferior, artery / vein, one of each pair closer to the fovea) grow from
-   the disc along a path around the fovea that runs on nearly straight past it; branches
-   sprout from them and grow as smooth, forking walks that turn towards the fovea (or
-   away from it), so they run nearly straight and converge on the FAZ; a branch stops
-   short of another vessel ahead of it, so they interdigitate rather than loop or cross;
-   short thin twigs sprout along the vessels. The tree is grown over at least 6 mm, so a
-   3 mm field shows the centre of the same kind of vasculature. Radii follow Murray's
-   law, ``r_parent**3 == r_1**3 + r_2**3`` at every fork (up to one step of leakage),
-   with flow proportional to the vessel length fed; the arcades also feed the periphery,
-   so they stay wide and taper most near the disc while their macular branches are thin.
+   the disc along a path around the fovea, and stumps enter from the edges; from them
+   the vessels grow by space colonization (:mod:`.colonization`): oxygen sinks scattered
+   over the unserved tissue attract the nearest vessel, tips step towards them and fork
+   where they lie apart, vessels sprout side branches towards sinks beside them, and no
+   vessel crosses another or enters the FAZ, near which tips turn to run around it. The
+   tree is grown over at least 6 mm, so a 3 mm field shows the centre of the same kind
+   of vasculature. Radii follow Murray's law, ``r_parent**3 == r_1**3 + r_2**3`` at
+   every fork (up to one step of leakage), with flow proportional to the vessel length
+   fed; the arcades also feed the periphery, so they stay wide and taper most near the
+   disc while their macular branches are thin.
 3. **En-face maps** (:mod:`.en_face`, :func:`render_enface`): the tree rasterized with
    anti-aliasing, vessels as wide as their lumen and the device's resolution together;
    the label is the vessels from a radius chosen per subject so that about 9% of the

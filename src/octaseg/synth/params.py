@@ -28,42 +28,39 @@ class SynthParams:
     parafovea_mm: float = 0.6  # capillary density ramps up over this distance from the FAZ
     fovea_jitter_mm: float = 0.15  # s.d. of the fovea's offset from the field centre
     disc_distance_mm: tuple[float, float] = (3.6, 4.2)  # disc centre to fovea
-    # --- vessel growth (branching walks from the arcades)
-    step_mm: float = 0.045  # growth step
+    # --- vessel roots: arcade trunks from the disc, stumps entering from the edges
+    step_mm: float = 0.045  # trunk growth step
     margin_mm: float = 0.3  # vessels grow this far beyond the field
     growth_field_mm: float = 6.0  # vessels grow over at least this field (3mm: its centre)
     arcade_mm: tuple[float, float] = (1.05, 1.8)  # inner arcade's distance above / below the fovea
     arcade_gap_mm: tuple[float, float] = (1.0, 2.0)  # from there to the outer (artery or vein)
     arcade_flatness: tuple[float, float] = (0.8, 1.1)  # 1: straight past the fovea
     arcade_end: float = 0.8  # arcade trunks stop at this fraction of a half turn
-    sprout_interval_mm: float = 0.6  # mean distance along a trunk between its branches
-    outward_fraction: float = 0.35  # trunk branches running away from the fovea
-    fork_interval_mm: tuple[float, ...] = (0.35, 0.5)  # mean distance between side branches,
-    # per order: a trunk's branch is of order 1, a side branch of order k of order k + 1;
-    # branches of the last order + 1 never fork
-    branch_length_mm: tuple[tuple[float, float], ...] = ((0.5, 2.0), (0.15, 0.7))  # orders 2, 3..
-    min_fork_mm: float = 0.15  # least distance between forks
-    radial_pull: float = 0.06  # fraction of the angle to the radial direction turned per step
-    curl_sd: float = 0.01  # s.d. of the per-step change of a branch's curvature, radians
-    curl_memory: float = 0.85  # curvature persistence per step (smooth meanders)
-    max_turn: float = 0.06  # largest change of a branch's heading per step, radians
-    min_branch_angle: float = 0.45  # a side branch leaves its vessel at this angle or more
-    max_branch_angle: float = 0.95  # and at this angle or less, radians
-    fork_deflection: float = 0.2  # the continuing vessel turns up to this much the other way
-    dichotomy: float = 0.2  # fraction of forks that split a vessel into two of its order
-    major_fraction: float = 0.3  # trunk branches that split more often: wider territories
-    major_dichotomy: float = 0.6  # and so wider vessels (Murray), the ones seen at 3 mm
-    spacing_mm: float = 0.12  # a branch stops this close ahead of a vessel of its order or lower
-    faz_stop_mm: tuple[float, float] = (0.02, 0.35)  # branches end this far outside the FAZ
-    max_iterations: int = 400
-    min_twig_mm: float = 0.15  # shorter terminal side branches are pruned
+    stumps: int = 8  # vessels entering the grown area from its edges (alternately A / V)
+    # --- vessel growth by space colonization (octaseg.synth.colonization)
+    colonize_iterations: int = 90
+    colonize_sinks: int = 500  # oxygen sinks drawn per iteration (most are rejected)
+    colonize_step_mm: float = 0.09  # first step; all lengths below shrink with it
+    colonize_min_step_mm: float = 0.035
+    colonize_rate: float = 0.02  # lengths shrink as 1 / (1 + rate * iteration)
+    colonize_perception_mm: float = 0.33  # a node sees sinks this close
+    colonize_reach_mm: float = 0.14  # a sink this close to a new node is satisfied
+    colonize_sink_gap_mm: float = 0.18  # new sinks keep this far from vessels
+    colonize_sink_spacing_mm: float = 0.14  # and this far from each other
+    colonize_faz_gap_mm: tuple[float, float] = (0.02, 0.12)  # and from the FAZ, per subject
+    colonize_cone: float = 0.87  # a tip sees sinks within this angle of its heading, rad
+    colonize_lateral: tuple[float, float] = (0.52, 1.4)  # a vessel sees sinks beside it, rad
+    colonize_fork_spread: float = 0.12  # a tip forks where its sinks' angles spread more, rad
+    colonize_fork_angle: tuple[float, float] = (0.38, 0.7)  # each branch's angle to the mean
+    colonize_persistence: float = 0.3  # weight of a tip's heading against the sinks' pull
+    colonize_wiggle: float = 0.1  # s.d. of a tip's random turn per step, rad
+    colonize_sprout: float = 0.5  # chance per step that a pulled vessel sprouts
+    colonize_rotation_mm: float = 0.5  # this close to the FAZ, tips turn to run around it
+    colonize_clearance: float = 0.6  # no new node closer than this x step to another
     smooth_iterations: int = 4  # Laplacian smoothing of the grown vessels
-    twig_interval_mm: float = 0.4  # mean distance along vessels between thin side twigs
-    twig_length_mm: tuple[float, float] = (0.08, 0.45)
-    twig_step_mm: float = 0.03
-    twig_curl_sd: float = 0.03  # s.d. of a twig's steady bend per step, radians
     # --- radii (Murray's law)
     trunk_radius_um: tuple[float, float] = (38.0, 50.0)  # radius at the disc, per trunk
+    stump_radius_um: tuple[float, float] = (14.0, 30.0)  # radius where a stump enters
     periphery: float = 1.0  # flow of an arcade on to the periphery / its flow in the field
     side_periphery: float = 2.0  # flow of its large peripheral branches / its flow in the field
     side_periphery_mm: tuple[float, float] = (0.3, 3.0)  # where they leave, mm from the disc

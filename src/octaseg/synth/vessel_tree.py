@@ -1,5 +1,5 @@
-"""Stage 2, vessel tree: arcade trunks grown from the optic disc, their branches and
-twigs, and radii by Murray's law."""
+"""Stage 2, vessel tree: arcade trunks grown from the optic disc and stumps entering from
+the edges, grown on by space colonization, and radii by Murray's law."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from octaseg.synth.anatomy import Anatomy
+from octaseg.synth.colonization import Forest, colonize
 from octaseg.synth.params import SynthParams
 
 
@@ -102,42 +103,91 @@ def _grow_trunk(
     return np.asarray(pts)
 
 
-def grow_vessel_tree(rng: np.random.Generator, anat: Anatomy, p: SynthParams) -> VesselTree:
-    """Grow the retinal vessel forest: arcade trunks, branching walks, twigs, then radii.
-
-    Returns a :class:`VesselTree` in mm with Murray's-law radii in um.
-    """
-    # ---- trunks: superior and inferior arcade, an artery and a vein each
-    pts_list: list[np.ndarray] = []
-    par_list: list[np.ndarray] = []
-    kind_list: list[np.ndarray] = []
-    ends: list[tuple[int, int]] = []
+def _arcade_trunks(
+    rng: np.random.Generator, anat: Anatomy, p: SynthParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The superior and inferior arcade, an artery and a vein each, as chains of nodes:
+    points (N, 2) mm, parent (N,), kind (N,) (0 artery, 1 vein); roots at the disc."""
+    pts, par, kind = [], [], []
     n = 0
     for vertical in (-1, 1):
         # the artery and the vein of an arcade run apart, one often outside the field
         inner = rng.uniform(*p.arcade_mm)
         outer = inner + rng.uniform(*p.arcade_gap_mm)
-        for kind, a_mid in enumerate((inner, outer) if rng.random() < 0.5 else (outer, inner)):
+        for k, a_mid in enumerate((inner, outer) if rng.random() < 0.5 else (outer, inner)):
             trunk = _grow_trunk(rng, anat, vertical, a_mid, p)
-            pts_list.append(trunk)
-            par = np.arange(n - 1, n - 1 + len(trunk))
-            par[0] = -1
-            par_list.append(par)
-            kind_list.append(np.full(len(trunk), kind))
-            ends.append((n, n + len(trunk) - 1))
+            chain = np.arange(n - 1, n - 1 + len(trunk))
+            chain[0] = -1
+            pts.append(trunk)
+            par.append(chain)
+            kind.append(np.full(len(trunk), k))
             n += len(trunk)
-    pts = np.concatenate(pts_list)
-    parent = np.concatenate(par_list)
-    kind = np.concatenate(kind_list)
+    return np.concatenate(pts), np.concatenate(par), np.concatenate(kind)
 
-    pts, parent = _grow_branches(rng, anat, pts, parent, kind, p)
-    pts, parent = _prune_twigs(pts, parent, max(1, round(p.min_twig_mm / p.step_mm)), protect=n)
-    pts, parent = _sprout_twigs(rng, pts, parent, anat, p)  # appends: trunk indices stay
-    pts = _smooth_chains(pts, parent, p.smooth_iterations)
-    # veins (second of each pair) are wider than arteries
-    roots = np.sort(rng.uniform(*p.trunk_radius_um, size=(2, 2)), axis=1).ravel()
-    radius = _murray_radii(pts, parent, roots, ends, p.periphery, p.side_periphery, p.side_periphery_mm)
-    return VesselTree(points=pts, parent=parent, radius=radius, start_radius=_start_radii(parent, radius))
+
+def _stumps(
+    rng: np.random.Generator, bounds: tuple[float, float, float, float], count: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``count`` vessels entering the grown area from its edges, a root on the edge and one
+    node 0.1 mm inwards each, alternately artery and vein: points (2 count, 2), parent,
+    kind."""
+    x0, y0, x1, y1 = bounds
+    w, h = x1 - x0, y1 - y0
+    pts, par, kind = [], [], []
+    for i, u in enumerate(np.sort(rng.uniform(0.0, 2 * (w + h), count))):
+        if u < w:
+            root, inward = (x0 + u, y0), (0.0, 1.0)
+        elif u < w + h:
+            root, inward = (x1, y0 + u - w), (-1.0, 0.0)
+        elif u < 2 * w + h:
+            root, inward = (x1 - (u - w - h), y1), (0.0, -1.0)
+        else:
+            root, inward = (x0, y1 - (u - 2 * w - h)), (1.0, 0.0)
+        pts += [root, (root[0] + 0.1 * inward[0], root[1] + 0.1 * inward[1])]
+        par += [-1, 2 * i]
+        kind += [i % 2, i % 2]
+    return np.asarray(pts, dtype=np.float64).reshape(-1, 2), np.asarray(par), np.asarray(kind)
+
+
+def _roots(
+    rng: np.random.Generator, anat: Anatomy, bounds: tuple[float, float, float, float], p: SynthParams
+) -> tuple[Forest, np.ndarray]:
+    """What the vessels grow from: the arcade trunks (first) and the edge stumps, as a
+    :class:`Forest`, and the trunks' parent array (N_trunk,)."""
+    trunk_pts, trunk_par, trunk_kind = _arcade_trunks(rng, anat, p)
+    stump_pts, stump_par, stump_kind = _stumps(rng, bounds, p.stumps)
+    n = len(trunk_pts)
+    forest = Forest(
+        np.concatenate([trunk_pts, stump_pts]),
+        np.concatenate([trunk_par, np.where(stump_par >= 0, stump_par + n, -1)]),
+        np.concatenate([trunk_kind, stump_kind]),
+    )
+    return forest, trunk_par
+
+
+def grow_vessel_tree(rng: np.random.Generator, anat: Anatomy, p: SynthParams) -> VesselTree:
+    """Grow the retinal vessel forest: arcade trunks from the disc and stumps from the
+    edges, grown by space colonization (:mod:`octaseg.synth.colonization`), smoothed,
+    then radii by Murray's law.
+
+    Returns a :class:`VesselTree` in mm with radii in um.
+    """
+    bounds = _growth_bounds(anat, p)
+    forest, trunk_par = _roots(rng, anat, bounds, p)
+    n = len(trunk_par)
+    forest = colonize(rng, anat, forest, bounds, p)
+    pts = _smooth_chains(forest.points, forest.parent, p.smooth_iterations)
+    roots = np.flatnonzero(trunk_par < 0)
+    ends = list(zip(roots.tolist(), (np.append(roots[1:], n) - 1).tolist(), strict=True))
+    # veins (second of each pair) are wider than arteries; stumps are narrower
+    trunk_r = np.sort(rng.uniform(*p.trunk_radius_um, size=(2, 2)), axis=1).ravel()
+    root_r = np.concatenate([trunk_r, rng.uniform(*p.stump_radius_um, size=p.stumps)])
+    radius = _murray_radii(
+        pts, forest.parent, root_r, ends, p.periphery, p.side_periphery, p.side_periphery_mm
+    )
+    return VesselTree(
+        points=pts, parent=forest.parent, radius=radius, start_radius=_start_radii(forest.parent, radius)
+    )
 
 
 def _start_radii(parent: np.ndarray, radius: np.ndarray) -> np.ndarray:
@@ -155,250 +205,6 @@ def _start_radii(parent: np.ndarray, radius: np.ndarray) -> np.ndarray:
             rad[i] = rad[par[i]]
     start[:] = rad
     return start
-
-
-def _grow_branches(
-    rng: np.random.Generator,
-    anat: Anatomy,
-    pts: np.ndarray,
-    parent: np.ndarray,
-    kind: np.ndarray,
-    p: SynthParams,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Grow branches from the trunks (N0 nodes, ``kind`` 0 artery / 1 vein) as forking walks.
-
-    Branches (order 1) sprout along the trunks, most towards the fovea, some away from it.
-    Every branch is a smooth walk that turns towards its radial direction (to or from the
-    fovea, fixed when it starts) with a slowly varying curvature, so branches run nearly
-    straight and converge on the fovea without looping. Every ``fork_interval_mm[k - 1]``
-    on average a branch of order k forks: a side branch of order k + 1 leaves at
-    ``min_branch_angle`` to ``max_branch_angle`` and the vessel turns a little the other
-    way, or (``dichotomy``) the vessel splits into two of its order. Side branches live
-    ``branch_length_mm`` long (order 1 branches run on). A branch stops ``spacing_mm``
-    ahead of another vessel of its order or lower (so arteries and veins interdigitate;
-    branches cross only the other kind's trunks), near the FAZ, or outside the growth
-    area. Some trunk branches (``major_fraction``) split more often: they claim wider
-    territories and so, by Murray's law, are wider. Nodes are appended, so parents
-    precede children. Returns (points, parent).
-    """
-    step = p.step_mm
-    x0, y0, x1, y1 = _growth_bounds(anat, p)
-    fovea = np.asarray(anat.fovea, dtype=np.float64)
-    # occupancy on a grid of cells of half the spacing: the id, order (trunks: 0) and kind
-    # of the branch there
-    cell = 0.5 * p.spacing_mm
-    gw, gh = int(np.ceil((x1 - x0) / cell)) + 1, int(np.ceil((y1 - y0) / cell)) + 1
-    grid = np.full((gh, gw), -1, dtype=np.int64)
-    grid_order = np.zeros((gh, gw), dtype=np.int64)
-    grid_kind = np.zeros((gh, gw), dtype=np.int64)
-
-    def cells(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        ix = np.clip(((q[:, 0] - x0) / cell).astype(np.int64), 0, gw - 1)
-        iy = np.clip(((q[:, 1] - y0) / cell).astype(np.int64), 0, gh - 1)
-        return iy, ix
-
-    n0 = len(parent)
-    iy, ix = cells(pts)
-    grid[iy, ix], grid_kind[iy, ix] = -2, kind  # trunks: branch id -2, order 0
-    # ---- sprouts along the trunks
-    has = np.flatnonzero(parent >= 0)
-    where = has[rng.random(len(has)) < step / p.sprout_interval_mm]
-    tangent = pts[where] - pts[parent[where]]
-    t_ang = np.arctan2(tangent[:, 1], tangent[:, 0])
-    to_fovea = fovea - pts[where]
-    cross = tangent[:, 0] * to_fovea[:, 1] - tangent[:, 1] * to_fovea[:, 0]
-    inward = rng.random(len(where)) >= p.outward_fraction
-    side = np.sign(cross + 1e-12) * np.where(inward, 1.0, -1.0)  # +: turn counter-clockwise
-    heading = t_ang + side * rng.uniform(0.6, 1.3, len(where))
-    tip_node = where.copy()
-    tip_sense = np.where(inward, -1.0, 1.0)
-    tip_kind = kind[where]
-    tip_pos = pts[where].copy()
-    m = len(where)
-    tip_id = np.arange(m)
-    tip_age = np.zeros(m, dtype=np.int64)
-    tip_curl = np.zeros(m)
-    n_orders = len(p.fork_interval_mm) + 1
-    fork_mm = np.array([*p.fork_interval_mm, np.inf])  # per order - 1
-    length_mm = np.array([(np.inf, np.inf), *p.branch_length_mm], dtype=np.float64)
-    length_mm = length_mm[np.minimum(np.arange(n_orders), len(length_mm) - 1)]
-
-    def next_fork(order: np.ndarray) -> np.ndarray:
-        return p.min_fork_mm + fork_mm[order - 1] * rng.exponential(1.0, len(order))
-
-    def lifetime(order: np.ndarray) -> np.ndarray:
-        lo, hi = length_mm[order - 1, 0], length_mm[order - 1, 1]
-        finite = np.isfinite(lo)
-        out = np.full(len(order), np.inf)
-        out[finite] = rng.uniform(lo[finite], hi[finite])
-        return out
-
-    tip_order = np.ones(m, dtype=np.int64)
-    tip_fork = next_fork(tip_order)
-    tip_left = lifetime(tip_order)
-    tip_stop = rng.uniform(*p.faz_stop_mm, m)
-    tip_dich = np.where(rng.random(m) < p.major_fraction, p.major_dichotomy, p.dichotomy)
-    next_id = m
-    grace = int(np.ceil(1.5 * p.spacing_mm / step)) + 1  # steps before a new branch is checked
-
-    out_pts = [pts]
-    out_par = [parent]
-    n = n0
-    look = np.array([0.0, -0.5, 0.5])  # lateral offsets (x spacing) of the cells checked ahead
-    for _ in range(p.max_iterations):
-        if len(tip_node) == 0:
-            break
-        # heading: turn towards the radial direction, plus a slowly varying curvature
-        rel = tip_pos - fovea
-        radial = np.arctan2(rel[:, 1], rel[:, 0]) + np.where(tip_sense < 0, np.pi, 0.0)
-        diff = (radial - heading + np.pi) % (2 * np.pi) - np.pi
-        tip_curl = p.curl_memory * tip_curl + rng.normal(0.0, p.curl_sd, len(heading))
-        turn = np.clip(p.radial_pull * diff + tip_curl, -p.max_turn, p.max_turn)
-        heading = heading + turn
-        direc = np.stack([np.cos(heading), np.sin(heading)], axis=1)
-        new_pos = tip_pos + step * direc
-        # stop: outside, near the FAZ, or running into another vessel of the same kind
-        alive = (new_pos[:, 0] > x0) & (new_pos[:, 0] < x1) & (new_pos[:, 1] > y0)
-        alive &= new_pos[:, 1] < y1
-        alive &= anat.faz_distance(new_pos[:, 0], new_pos[:, 1]) > tip_stop
-        alive &= tip_left > 0
-        checked = tip_age >= grace
-        normal = np.stack([-direc[:, 1], direc[:, 0]], axis=1)
-        for lat in look:
-            q = new_pos + p.spacing_mm * (direc + lat * normal)
-            c = cells(q)
-            owner, o_order = grid[c], grid_order[c]
-            # a branch yields to vessels of its order or lower (arteries and veins
-            # interdigitate), but crosses the other kind's trunks
-            blocks = (owner != -1) & (owner != tip_id) & (o_order <= tip_order)
-            blocks &= (grid_kind[c] == tip_kind) | (o_order > 0)
-            alive &= ~(checked & blocks)
-        keep = np.flatnonzero(alive)
-        tip_node, tip_pos, heading = tip_node[keep], new_pos[keep], heading[keep]
-        tip_sense, tip_kind, tip_id = tip_sense[keep], tip_kind[keep], tip_id[keep]
-        tip_age, tip_curl, tip_fork = tip_age[keep] + 1, tip_curl[keep], tip_fork[keep] - step
-        tip_stop, tip_order, tip_left = tip_stop[keep], tip_order[keep], tip_left[keep] - step
-        tip_dich = tip_dich[keep]
-        k = len(keep)
-        if k == 0:
-            break
-        new = np.arange(n, n + k)
-        out_pts.append(tip_pos.copy())
-        out_par.append(tip_node.copy())
-        n += k
-        tip_node = new
-        c = cells(tip_pos)
-        grid[c], grid_order[c], grid_kind[c] = tip_id, tip_order, tip_kind
-        # forks: a side branch leaves, the vessel turns a little the other way
-        fork = np.flatnonzero(tip_fork <= 0)
-        if len(fork):
-            f = len(fork)
-            sgn = rng.choice([-1.0, 1.0], f)
-            # a dichotomy splits a vessel into two of its order, symmetrically; otherwise a
-            # side branch of the next order leaves and the vessel turns a little away
-            split = rng.random(f) < tip_dich[fork]
-            angle = rng.uniform(p.min_branch_angle, p.max_branch_angle, f)
-            bend = np.where(split, 0.5 * angle, rng.uniform(0.0, p.fork_deflection, f))
-            side_heading = heading[fork] + sgn * np.where(split, 0.5 * angle, angle)
-            heading[fork] -= sgn * bend
-            tip_fork[fork] = next_fork(tip_order[fork])
-            side_order = tip_order[fork] + (~split).astype(np.int64)
-            side_left = np.where(split, tip_left[fork], lifetime(side_order))
-            d = np.stack([np.cos(side_heading), np.sin(side_heading)], axis=1)
-            radial_dot = np.sum((tip_pos[fork] - fovea) * d, axis=1)
-            radial_dot /= np.maximum(np.linalg.norm(tip_pos[fork] - fovea, axis=1), 1e-9)
-            side_sense = np.where(np.abs(radial_dot) > 0.3, np.sign(radial_dot), tip_sense[fork])
-            tip_node = np.concatenate([tip_node, tip_node[fork]])
-            tip_pos = np.concatenate([tip_pos, tip_pos[fork]])
-            heading = np.concatenate([heading, side_heading])
-            tip_sense = np.concatenate([tip_sense, side_sense])
-            tip_kind = np.concatenate([tip_kind, tip_kind[fork]])
-            tip_id = np.concatenate([tip_id, np.arange(next_id, next_id + f)])
-            next_id += f
-            tip_age = np.concatenate([tip_age, np.zeros(f, dtype=np.int64)])
-            tip_curl = np.concatenate([tip_curl, np.zeros(f)])
-            tip_fork = np.concatenate([tip_fork, next_fork(side_order)])
-            tip_stop = np.concatenate([tip_stop, rng.uniform(*p.faz_stop_mm, f)])
-            tip_dich = np.concatenate([tip_dich, np.where(split, tip_dich[fork], p.dichotomy)])
-            tip_order = np.concatenate([tip_order, side_order])
-            tip_left = np.concatenate([tip_left, side_left])
-    return np.concatenate(out_pts), np.concatenate(out_par)
-
-
-def _sprout_twigs(
-    rng: np.random.Generator,
-    pts: np.ndarray,
-    parent: np.ndarray,
-    anat: Anatomy,
-    p: SynthParams,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Add short, thin side twigs (pre-capillary arterioles and venules) along the vessels.
-
-    Every ``twig_interval_mm`` on average a twig leaves a vessel at 35-75 degrees and
-    grows as a smooth random walk for ``twig_length_mm``, stopping short of the FAZ. They
-    are appended step by step, so parents still precede children. Returns (points, parent).
-    """
-    n = len(parent)
-    has = np.flatnonzero(parent >= 0)
-    w_mm, h_mm = anat.size_mm
-    x, y = pts[has, 0], pts[has, 1]
-    inside = (x > -0.1) & (x < w_mm + 0.1) & (y > -0.1) & (y < h_mm + 0.1)
-    inside &= anat.faz_distance(x, y) > 0.1
-    base = has[inside & (rng.random(len(has)) < p.step_mm / p.twig_interval_mm)]
-    if len(base) == 0:
-        return pts, parent
-    d = pts[base] - pts[parent[base]]
-    heading = np.arctan2(d[:, 1], d[:, 0])
-    heading += rng.choice([-1.0, 1.0], len(base)) * rng.uniform(0.6, 1.3, len(base))
-    step = p.twig_step_mm
-    steps = np.maximum(1, np.round(rng.uniform(*p.twig_length_mm, len(base)) / step)).astype(int)
-    curl = rng.normal(0.0, p.twig_curl_sd, len(base))  # each twig bends steadily one way
-    new_pts, new_par = [pts], [parent]
-    prev, pos = base, pts[base].copy()
-    alive = np.ones(len(base), dtype=bool)
-    for k in range(int(steps.max())):
-        heading += curl + rng.normal(0.0, 0.05, len(base))
-        pos = pos + step * np.stack([np.cos(heading), np.sin(heading)], axis=1)
-        alive &= (k < steps) & (anat.faz_distance(pos[:, 0], pos[:, 1]) > 0.03)
-        if not alive.any():
-            break
-        ids = np.arange(n, n + int(alive.sum()))
-        new_pts.append(pos[alive])
-        new_par.append(prev[alive])
-        nxt = prev.copy()
-        nxt[alive] = ids
-        prev = nxt
-        n += len(ids)
-    return np.concatenate(new_pts), np.concatenate(new_par)
-
-
-def _prune_twigs(
-    pts: np.ndarray,
-    parent: np.ndarray,
-    min_nodes: int,
-    protect: int = 0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Remove terminal branches of fewer than ``min_nodes`` nodes that leave a branch point
-    (the first ``protect`` nodes stay).
-
-    Returns (points, parent) re-indexed; parents still precede children.
-    """
-    n = len(parent)
-    nchild = np.bincount(parent[parent >= 0], minlength=n)
-    keep = np.ones(n, dtype=bool)
-    for leaf in np.flatnonzero(nchild == 0):
-        chain = [leaf]
-        j = parent[leaf]
-        while j >= 0 and nchild[j] == 1 and len(chain) < min_nodes:
-            chain.append(j)
-            j = parent[j]
-        if j >= 0 and nchild[j] >= 2 and len(chain) < min_nodes and chain[-1] >= protect:
-            keep[chain] = False
-            nchild[j] -= 1
-    new_index = np.cumsum(keep) - 1
-    par = parent[keep]
-    par = np.where(par >= 0, new_index[np.maximum(par, 0)], -1)
-    return pts[keep], par
 
 
 def _murray_radii(
