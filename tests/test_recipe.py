@@ -3,12 +3,18 @@ validation and stored in the checkpoint, and mixed precision chosen by a probe."
 
 from __future__ import annotations
 
+import copy
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
 import torch
+import yaml
+from snakemake.utils import validate
 
 from octaseg.cli import main as cli
-from octaseg.data import PatchSampler, photometric
+from octaseg.data import PatchSampler, brightness_field, downsample, photometric
 from octaseg.infer import inference_amp
 from octaseg.io import read_image, write_image
 from octaseg.losses import build_loss
@@ -58,6 +64,81 @@ def test_unknown_augmentation_is_refused_by_name(rng):
     image, mask = _vessels(rng)
     with pytest.raises(ValueError, match=r"unknown augmentation \['elastik'\]"):
         PatchSampler([image], [mask], 32, augment={"elastik": 0.5})
+
+
+def _high_frequency(x: np.ndarray) -> float:
+    """Mean squared energy above ~1 px scale: x minus its Gaussian blur (sigma 1 px)."""
+    return float(np.mean((x - cv2.GaussianBlur(x, (0, 0), 1.0, borderType=cv2.BORDER_REFLECT_101)) ** 2))
+
+
+@pytest.mark.parametrize("name", ["brightness_field", "downsample"])
+def test_resolution_and_illumination_change_the_image_not_the_mask(rng, name):
+    image, mask = _vessels(rng, 96)
+    x, y = PatchSampler([image], [mask], 64, seed=4, augment={name: 1.0}).batch(4)
+    plain_x, plain_y = PatchSampler([image], [mask], 64, seed=4).batch(4)
+    np.testing.assert_array_equal(y, plain_y)  # the same crops and flips, the label untouched
+    assert x.dtype == np.float32 and x.shape == plain_x.shape
+    assert all(not np.allclose(a, b, atol=1e-3) for a, b in zip(x, plain_x, strict=True))
+    again = PatchSampler([image], [mask], 64, seed=4, augment={name: 1.0}).batch(4)[0]
+    np.testing.assert_array_equal(again, x)  # deterministic for a seed
+    other = PatchSampler([image], [mask], 64, seed=5, augment={name: 1.0}).batch(4)[0]
+    assert not np.array_equal(other, x)
+    # off when missing or 0, drawing nothing: the stream of other settings is unchanged
+    zero = PatchSampler([image], [mask], 64, seed=4, augment={name: 0.0, "noise": 1.0})
+    np.testing.assert_array_equal(
+        zero.batch(4)[0], PatchSampler([image], [mask], 64, seed=4, augment={"noise": 1.0}).batch(4)[0]
+    )
+
+
+@pytest.mark.parametrize("augment", [brightness_field, downsample])
+def test_intensity_functions_keep_shape_dtype_and_z_scored_values(rng, augment):
+    image = rng.normal(0, 1, (48, 40)).astype(np.float32) * 3  # far outside 0..1
+    out = augment(image, np.random.default_rng(0))
+    assert out.shape == image.shape and out.dtype == np.float32
+    assert out.min() < -2 and out.max() > 2  # not clipped or quantized as albumentations' are
+    np.testing.assert_array_equal(out, augment(image, np.random.default_rng(0)))
+    assert not np.array_equal(out, augment(image, np.random.default_rng(1)))
+    for channels in (1, 3):
+        stacked = np.repeat(image[..., None], channels, -1)
+        many = augment(stacked, np.random.default_rng(0))
+        assert many.shape == stacked.shape and many.dtype == np.float32
+        np.testing.assert_allclose(many[..., -1], out, atol=1e-5)  # channel by channel alike
+
+
+def test_brightness_field_is_a_smooth_multiplicative_field(rng):
+    for seed in range(20):
+        image = (1 + rng.uniform(0, 1, (64, 64))).astype(np.float32)  # fine texture
+        image[0, 0] = 0  # the darkest pixel, kept as is: the field multiplies what lies above it
+        out = brightness_field(image, np.random.default_rng(seed))
+        assert out[0, 0] == 0
+        field = out[1:, 1:] / image[1:, 1:]
+        assert 0.03 < np.log(field).std() < 0.5  # uneven, within a sensible amplitude
+        assert abs(np.log(field).mean()) < 0.02  # no overall brightening or dimming
+        # smooth: almost none of the field's variance, and none of the texture, at fine scales
+        assert _high_frequency(field) < 0.01 * field.var()
+        assert _high_frequency(image) > 0.5 * image.var()
+
+
+def test_downsample_removes_fine_detail(rng):
+    noise = rng.normal(0, 1, (64, 64)).astype(np.float32)
+    before = _high_frequency(noise)
+    after = [_high_frequency(downsample(noise, np.random.default_rng(seed))) for seed in range(20)]
+    assert max(after) < 0.5 * before  # white noise loses much of its pixel-scale energy
+    assert min(after) > 0  # smoothed, not erased
+    assert len(set(after)) > 10  # random factor and interpolation
+
+
+def test_an_out_of_range_augmentation_probability_is_refused_naming_the_key():
+    config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
+    schema = Path(__file__).parents[1] / "schemas" / "config.schema.yaml"
+    ok = copy.deepcopy(config)
+    ok["train_defaults"]["augment"] = {"brightness_field": 0.5, "downsample": 1}
+    validate(ok, str(schema))
+    for key in ("brightness_field", "downsample"):
+        bad = copy.deepcopy(config)
+        bad["experiments"]["direct_ce"] = {"augment": {key: 1.5}}
+        with pytest.raises(Exception, match=rf"greater than the maximum of 1[\s\S]*\['augment'\]\['{key}'\]"):
+            validate(bad, str(schema))
 
 
 def test_choose_threshold_finds_the_best_and_prefers_one_half_on_ties():

@@ -10,19 +10,64 @@ import numpy as np
 
 #: Augmentations beyond crop, rot90 and flips, each drawn with its probability
 #: (``augment`` setting; 0 or missing: off). Geometric ones act on image and mask alike.
-AUGMENTATIONS = ("elastic", "contrast", "gamma", "noise", "blur")
+AUGMENTATIONS = ("elastic", "brightness_field", "downsample", "contrast", "gamma", "noise", "blur")
+
+
+def brightness_field(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Uneven illumination: ``lo + (x - lo) * field`` for a float image x (H, W) or (H, W, C),
+    lo each channel's minimum, field (H, W) shared by the channels.
+
+    The field is exp of a 4 x 4 grid of N(0, s), s ~ U(0.1, 0.3), upsampled bicubically
+    (one node every quarter of the patch) and centred to a geometric mean of 1. It
+    multiplies the signal above the darkest pixel, which in a z-scored map stands for no
+    flow: as with real illumination, dim regions lose vessel contrast (which an additive
+    offset would not do) and the patch keeps its range and mean roughly, unlike the raw
+    multiplication of values of both signs. Albumentations' Illumination and
+    PlasmaBrightnessContrast clip float images to 0..1. Returns float32 of the same shape.
+    """
+    h, w = image.shape[:2]
+    log_field = cv2.resize(
+        rng.normal(0.0, rng.uniform(0.1, 0.3), (4, 4)), (w, h), interpolation=cv2.INTER_CUBIC
+    )
+    field = np.exp(log_field - log_field.mean()).astype(np.float32)
+    lo = image.min(axis=(0, 1))
+    return (lo + (image - lo) * (field if image.ndim == 2 else field[..., None])).astype(np.float32)
+
+
+def downsample(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A lower-resolution device: the float image (H, W) or (H, W, C) resized down by a
+    factor U(0.5, 0.9) (area or bilinear) and back up (bilinear or bicubic).
+
+    cv2.resize rather than albumentations' Downscale, which converts float images to uint8
+    (clipped to 0..1 and quantized) and would destroy z-scored images. Returns float32 of
+    the same shape.
+    """
+    h, w = image.shape[:2]
+    factor = rng.uniform(0.5, 0.9)
+    small = (max(1, round(w * factor)), max(1, round(h * factor)))
+    down = (cv2.INTER_AREA, cv2.INTER_LINEAR)[rng.integers(2)]
+    up = (cv2.INTER_LINEAR, cv2.INTER_CUBIC)[rng.integers(2)]
+    x = cv2.resize(cv2.resize(image, small, interpolation=down), (w, h), interpolation=up)
+    return x.reshape(image.shape).astype(np.float32, copy=False)
 
 
 def photometric(image: np.ndarray, augment: Mapping[str, float], rng: np.random.Generator) -> np.ndarray:
     """Intensity augmentation of a normalized float image (H, W) or (H, W, C), each step
-    with its probability in ``augment``: ``contrast`` (x * U(0.75, 1.25) + U(-0.25, 0.25)),
+    with its probability in ``augment``: ``brightness_field`` (:func:`brightness_field`),
+    ``downsample`` (:func:`downsample`), ``contrast`` (x * U(0.75, 1.25) + U(-0.25, 0.25)),
     ``gamma`` (exponent U(0.7, 1.5) on the patch stretched to 0..1 and back), ``noise``
     (Gaussian, sigma U(0, 0.15)) and ``blur`` (Gaussian, sigma U(0.3, 1.0) px).
 
     Written here because albumentations' intensity transforms clip float images to 0..1,
-    which would destroy z-scored images. Returns float32 of the same shape.
+    which would destroy z-scored images. brightness_field and downsample draw nothing from
+    ``rng`` when off, so settings without them keep their random stream. Returns float32
+    of the same shape.
     """
     x = image.astype(np.float32, copy=True)
+    if augment.get("brightness_field", 0.0) > 0 and rng.random() < augment["brightness_field"]:
+        x = brightness_field(x, rng)
+    if augment.get("downsample", 0.0) > 0 and rng.random() < augment["downsample"]:
+        x = downsample(x, rng)
     if rng.random() < augment.get("contrast", 0.0):
         x = x * rng.uniform(0.75, 1.25) + rng.uniform(-0.25, 0.25)
     if rng.random() < augment.get("gamma", 0.0):
@@ -43,8 +88,8 @@ class PatchSampler:
     Augmentation: random crop, rot90, horizontal and vertical flips (albumentations), and
     as ``augment`` asks (probabilities by name, :data:`AUGMENTATIONS`) an elastic
     deformation of image and mask (albumentations, alpha 20 px, sigma 5 px, after the
-    crop) and :func:`photometric` intensity changes of the image. Deterministic for a
-    given seed.
+    crop) and :func:`photometric` intensity and resolution changes of the image alone.
+    Deterministic for a given seed.
     """
 
     def __init__(
