@@ -64,6 +64,7 @@ def render_vessels(
     labelled: np.ndarray,
     min_label_px: float = 2.0,
     psf_um: float = 0.0,
+    label_scale: float = 1.0,
     supersample: int = 4,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rasterize the tree onto the (scans, width) grid with anti-aliasing.
@@ -72,8 +73,8 @@ def render_vessels(
     last, and area-averaged down; a vessel shows as wide as its diameter and the device's
     lateral resolution ``psf_um`` together (root of the sum of squares). Returns float32
     coverage in [0, 1], float32 mean radius (um) of the covering vessels, and the bool
-    label (coverage at least one half by the ``labelled`` segments, bool per node, drawn at
-    least ``min_label_px`` wide).
+    label (coverage at least one half by the ``labelled`` segments, bool per node, drawn
+    ``label_scale`` times their diameter and at least ``min_label_px`` wide).
     """
     ss = supersample
     h, w = anat.scans * ss, anat.width * ss
@@ -91,7 +92,8 @@ def render_vessels(
     seen_mm = np.hypot(2.0 * r_um, psf_um) / 1000.0
     thick = np.maximum(1, np.round(seen_mm * scale) - 1).astype(np.int64)
     min_label = max(1, round(min_label_px * ss) - 1)
-    thick_label = np.maximum(min_label, np.round(2.0 * r_um / 1000.0 * scale) - 1).astype(np.int64)
+    drawn = 2.0 * r_um * label_scale / 1000.0 * scale
+    thick_label = np.maximum(min_label, np.round(drawn) - 1).astype(np.int64)
     um_per_code = 0.5  # radius code: 0.5 um per step, up to 127 um
     code = np.clip(np.round(r_um / um_per_code), 1, 255).astype(np.int64)
     radius_canvas = np.zeros((h, w), np.uint8)
@@ -156,38 +158,6 @@ def capillary_plexus(
     return mesh
 
 
-def label_threshold(
-    tree: VesselTree,
-    anat: Anatomy,
-    target_fraction: float,
-    bounds_um: tuple[float, float],
-    fade: float,
-    min_width_mm: float,
-) -> float:
-    """The radius (um) from which the labelled vessels cover about ``target_fraction``.
-
-    Models how far down the tree an annotator goes (see :meth:`VesselTree.labelled`).
-    Areas are estimated from segment lengths and drawn widths (at least ``min_width_mm``)
-    inside the field, overlaps ignored; the radius is found by bisection within
-    ``bounds_um``.
-    """
-    child = np.flatnonzero(tree.parent >= 0)
-    a, b = tree.points[child], tree.points[tree.parent[child]]
-    w_mm, h_mm = anat.size_mm
-    mid = 0.5 * (a + b)
-    inside = (mid[:, 0] >= 0) & (mid[:, 0] < w_mm) & (mid[:, 1] >= 0) & (mid[:, 1] < h_mm)
-    child = child[inside]
-    r, r0 = tree.radius[child], tree.start_radius[child]
-    area = np.linalg.norm(a - b, axis=1)[inside] * np.maximum(2.0 * r / 1000.0, min_width_mm)
-    goal = target_fraction * w_mm * h_mm
-    lo, hi = bounds_um
-    for _ in range(24):  # the labelled area only shrinks as the radius grows
-        mid_r = 0.5 * (lo + hi)
-        got = area[(r >= mid_r) | ((r >= fade * mid_r) & (r0 >= mid_r))].sum()
-        lo, hi = (mid_r, hi) if got > goal else (lo, mid_r)
-    return 0.5 * (lo + hi)
-
-
 def _shift_rows(img: np.ndarray, shift: np.ndarray) -> np.ndarray:
     """Shift each row ``s`` of a (scans, width) image right by ``shift[s]`` px (edge held)."""
     if not shift.any():
@@ -249,19 +219,15 @@ def render_enface(
 ) -> EnFace:
     """All en-face maps of a subject (see :class:`EnFace`), artefacts included."""
     shape = (anat.scans, anat.width)
-    target = rng.uniform(*p.label_fraction)
-    # annotators draw vessels at least ~ 25 um (1.6 px at 6 mm, 2 px at 3 mm) and 1 px wide
+    # annotators label what looks wide enough and draw it as wide as it looks, in pixels:
+    # at a finer resolution than label_um_per_px, thinner vessels and narrower lines
+    # (vessel_geometry: OCTA-500's 3 mm labels are as many pixels wide as its 6 mm ones);
+    # at least ~ 25 um (1.6 px at 6 mm, 2 px at 3 mm) and 1 px wide
+    label_scale = min(1.0, 1000.0 / anat.px_per_mm / p.label_um_per_px)
+    thr = rng.uniform(*p.label_radius_um) * label_scale
     min_label_px = float(np.clip(p.min_label_um / 1000.0 * anat.px_per_mm, 1.0, 2.0))
-    min_width_mm = min_label_px / anat.px_per_mm
-    thr = label_threshold(tree, anat, target, p.label_radius_um, p.label_fade, min_width_mm)
     labelled = tree.labelled(thr, p.label_fade)
-    vessel, radius, label = render_vessels(tree, anat, labelled, min_label_px, p.psf_um)
-    got = float(label.mean())
-    if got > 0 and abs(got / target - 1.0) > 0.1:  # overlaps and clipping: aim once more
-        aim = target * float(np.clip(target / got, 0.5, 2.0))
-        thr = label_threshold(tree, anat, aim, p.label_radius_um, p.label_fade, min_width_mm)
-        labelled = tree.labelled(thr, p.label_fade)
-        vessel, radius, label = render_vessels(tree, anat, labelled, min_label_px, p.psf_um)
+    vessel, radius, label = render_vessels(tree, anat, labelled, min_label_px, p.psf_um, label_scale)
 
     # FAZ: no capillaries inside its irregular boundary, sparser ones just outside
     yy, xx = np.mgrid[0 : anat.scans, 0 : anat.width].astype(np.float64)

@@ -49,23 +49,26 @@ class SynthParams:
     colonize_sink_spacing_mm: float = 0.14  # and this far from each other
     colonize_faz_gap_mm: tuple[float, float] = (0.02, 0.12)  # and from the FAZ, per subject
     colonize_cone: float = 0.87  # a tip sees sinks within this angle of its heading, rad
-    colonize_lateral: tuple[float, float] = (0.52, 1.4)  # a vessel sees sinks beside it, rad
+    colonize_lateral: tuple[float, float] = (0.9, 1.5)  # a vessel sees sinks beside it, rad
     colonize_fork_spread: float = 0.12  # a tip forks where its sinks' angles spread more, rad
-    colonize_fork_angle: tuple[float, float] = (0.38, 0.7)  # each branch's angle to the mean
+    colonize_fork_angle: tuple[float, float] = (0.5, 0.8)  # each branch's angle to the mean
     colonize_persistence: float = 0.3  # weight of a tip's heading against the sinks' pull
     colonize_wiggle: float = 0.1  # s.d. of a tip's random turn per step, rad
     colonize_sprout: float = 0.5  # chance per step that a pulled vessel sprouts
     colonize_rotation_mm: float = 0.5  # this close to the FAZ, tips turn to run around it
     colonize_clearance: float = 0.6  # no new node closer than this x step to another
-    smooth_iterations: int = 4  # Laplacian smoothing of the grown vessels
+    smooth_iterations: int = 10  # Laplacian smoothing of the grown vessels
     # --- radii (Murray's law)
     trunk_radius_um: tuple[float, float] = (38.0, 50.0)  # radius at the disc, per trunk
     stump_radius_um: tuple[float, float] = (14.0, 30.0)  # radius where a stump enters
     periphery: float = 1.0  # flow of an arcade on to the periphery / its flow in the field
     side_periphery: float = 2.0  # flow of its large peripheral branches / its flow in the field
     side_periphery_mm: tuple[float, float] = (0.3, 3.0)  # where they leave, mm from the disc
-    label_fraction: tuple[float, float] = (0.065, 0.105)  # labelled area, per subject
-    label_radius_um: tuple[float, float] = (5.0, 30.0)  # bounds of the label threshold
+    # annotators label the vessels from a radius threshold per subject (Kreitner et al.
+    # draw one per dataset), drawn as wide as they look at 6 mm (15 um a pixel): at 3 mm
+    # OCTA-500's labels are as many pixels wide as at 6 mm, 2-4 px (vessel_geometry)
+    label_radius_um: tuple[float, float] = (6.5, 10.5)
+    label_um_per_px: float = 15.0
     min_label_um: float = 24.0  # labelled vessels are drawn at least this wide (1.6-2 px)
     label_fade: float = 0.5  # a labelled vessel is traced on down to this x the label radius
     # --- capillaries
