@@ -35,7 +35,15 @@ REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "config" / "octa500.yaml"
 REAL_VAL = {"6mm": (10181, 10200), "3mm": (10441, 10450)}
 MAP = "OCTA(ILM_OPL)"
-AUGMENT = {"elastic": 0.3, "contrast": 0.5, "gamma": 0.3, "noise": 0.2, "blur": 0.2}
+AUGMENT = {
+    "elastic": 0.3,
+    "contrast": 0.5,
+    "gamma": 0.3,
+    "noise": 0.2,
+    "blur": 0.2,
+    "brightness_field": 0.3,
+    "downsample": 0.2,
+}
 
 
 def synthesize(data: Path, fov: str, count: int, seed: int, jobs: int) -> None:
