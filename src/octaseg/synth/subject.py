@@ -142,19 +142,39 @@ def _write_bscans(folder: Path, volume: np.ndarray) -> None:
                 shutil.rmtree(leftover, ignore_errors=True)
 
 
+#: how the device software exports each OCTA map: the gamma after the percentile stretch
+#: (OCTA(ILM_OPL) calibrated on the real maps' histograms, :mod:`octaseg.map_appearance`)
+_MAP_GAMMA = {"OCTA(ILM_OPL)": 0.8}
+_OCTA_GAMMA = 0.6
+#: the exported maps are a linear stretch of a coarse original: 45-57 gray levels in
+#: OCTA-500's 6mm maps, 91-158 in its 3mm ones (map_appearance's ``gray_levels``)
+_MAP_LEVELS = {6.0: (45, 57), 3.0: (91, 158)}
+_DARK_PERCENTILE = 0.07  # 0.06-0.09% of a real map's pixels are 0
+
+
+def _quantize(image: np.ndarray, levels: int) -> np.ndarray:
+    """An 8-bit map (H, W) with only ``levels`` evenly spaced gray levels, 0 and 255 kept."""
+    step = 255.0 / (levels - 1)
+    return np.round(np.round(image / step) * step).astype(np.uint8)
+
+
 def official_maps(subject: SyntheticSubject) -> dict[str, np.ndarray]:
     """OCTA-500-style projection maps of a subject: map folder (``OCTA(FULL)``, ...) ->
     uint8 (scans, width) in the scan frame, each projected as
     :data:`octaseg.projection.MAP_REDUCTIONS` says (slabs between the subject's own
-    surfaces) and contrast-stretched to 8 bits (:func:`octaseg.enhance.stretch_contrast`;
-    linear for OCT, whose maps are bright already). OCT maps only where the subject has
-    an OCT volume."""
+    surfaces), contrast-stretched to 8 bits (:func:`octaseg.enhance.stretch_contrast`;
+    linear for OCT, whose maps are bright already) and, for OCTA, reduced to the few gray
+    levels the real exports have (per subject, within the real range of its field of
+    view). OCT maps only where the subject has an OCT volume."""
     from octaseg.enhance import stretch_contrast
     from octaseg.layers import SLABS
     from octaseg.projection import MAP_REDUCTIONS, project
 
     if subject.layers is None:
         raise ValueError(f"subject {subject.subject_id} has no layer surfaces: slab maps need them")
+    scans, _, width = subject.octa.shape
+    lo, hi = _MAP_LEVELS.get(default_field_mm(scans, width), (256, 256))
+    levels = int(np.random.default_rng(subject.subject_id).integers(lo, hi + 1))
     maps = {}
     for (modality, slab), reduce in MAP_REDUCTIONS.items():
         volume = subject.octa if modality == "OCTA" else subject.oct
@@ -162,8 +182,13 @@ def official_maps(subject: SyntheticSubject) -> dict[str, np.ndarray]:
             continue
         bounds = SLABS[slab]
         top, bottom = (subject.layers[b] for b in bounds) if bounds else (None, None)
-        gamma = 0.6 if modality == "OCTA" else 1.0
-        maps[f"{modality}({slab})"] = stretch_contrast(project(volume, reduce, top, bottom), gamma=gamma)
+        name = f"{modality}({slab})"
+        projection = project(volume, reduce, top, bottom)
+        if modality == "OCTA":
+            gamma = _MAP_GAMMA.get(name, _OCTA_GAMMA)
+            maps[name] = _quantize(stretch_contrast(projection, _DARK_PERCENTILE, gamma=gamma), levels)
+        else:
+            maps[name] = stretch_contrast(projection, gamma=1.0)
     return maps
 
 
