@@ -72,7 +72,7 @@ class SynthParams:
     min_label_um: float = 24.0  # labelled vessels are drawn at least this wide (1.6-2 px)
     label_fade: float = 0.5  # a labelled vessel is traced on down to this x the label radius
     # --- capillaries
-    capillary_scale_mm: float = 0.022  # band-pass noise scale (mesh spacing ~ 3x this)
+    capillary_scale_mm: float = 0.019  # band-pass noise scale (mesh spacing ~ 3x this)
     capillary_line_width: float = 0.35  # iso-line half-width, in units of the noise s.d.
     # --- retina (rows of a 640-row B-scan)
     ilm_row: float = 243.0
