@@ -43,6 +43,7 @@ include: "rules/baseline.smk"
 include: "rules/evaluate.smk"
 include: "rules/realism.smk"
 include: "rules/figures.smk"
+include: "rules/ship.smk"
 
 
 rule all:

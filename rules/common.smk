@@ -3,12 +3,14 @@ from octaseg.config import (
     block_depth,
     channels_from,
     check_experiments,
+    check_synthetic,
     data_layout,
     dataset_root,
     enabled_experiments,
     expected_scans,
     experiment_settings,
     reference_map,
+    shipped_experiment,
     splits,
     training_settings,
 )
@@ -16,6 +18,7 @@ from octaseg.layout import bscan_dir, bscan_fingerprint, layers_path
 from octaseg.projection import Channel
 
 check_experiments(config)
+check_synthetic(config)
 DATA_ROOT = dataset_root(config)
 SYNTHETIC = not config["data_root"]
 # bscans: subjects start as B-scan folders; maps: as official projection maps; folders:
@@ -37,6 +40,8 @@ EXPERIMENTS = enabled_experiments(config)  # those not set to false
 BASELINES = ["frangi_otsu"] if config["baseline"] else []
 METHODS = EXPERIMENTS + BASELINES
 ALL_IDS = sorted({i for ids in SPLITS.values() for i in ids})
+# The experiment whose best.pt the rule ship exports as the package's model, or None.
+SHIP = shipped_experiment(config)
 # Where each modality's ingested volumes are (dataset "octa" or "oct" inside).
 VOLUME_FOLDER = {"octa": "volumes", "oct": "volumes_oct"}
 
@@ -189,3 +194,15 @@ def surfaces_input(wildcards):
     if config["layers"] == "gt" or (config["layers"] == "auto" and present):
         return str(gt)
     return f"results/volumes_oct/{wildcards.id}.h5"
+
+
+def ship_input(wildcards):
+    """What the ship job exports: the best.pt of the experiment config `ship` names (an
+    error saying so when it names none)."""
+    if SHIP is None:
+        raise ValueError(
+            "ship: null names no experiment to ship; run "
+            "`snakemake --cores all --configfile config/shipped.yaml ship`, or set ship to an "
+            "experiment's name"
+        )
+    return f"results/{SHIP}/best.pt"

@@ -5,14 +5,20 @@ from octaseg.config import synthetic_geometry
 from octaseg.layout import map_path
 from octaseg.projection import MAP_REDUCTIONS
 
+# synthetic.maps_only (with source maps): the en-face files alone, no B-scans or layers.
+SYNTHETIC_VOLUMES = {
+    "bscans": directory(f"{DATA_ROOT}/OCTA_{FOV}/OCTA/{{id}}"),
+    "oct": directory(f"{DATA_ROOT}/OCTA_{FOV}/OCT/{{id}}"),
+    "layers": f"{DATA_ROOT}/Label/GT_Layers/{{id}}.mat",
+}
+MAPS_ONLY = config["synthetic"].get("maps_only", False)
+
 if SYNTHETIC:
 
     rule synthesize:
         output:
-            bscans=directory(f"{DATA_ROOT}/OCTA_{FOV}/OCTA/{{id}}"),
-            oct=directory(f"{DATA_ROOT}/OCTA_{FOV}/OCT/{{id}}"),
+            **({} if MAPS_ONLY else SYNTHETIC_VOLUMES),
             label=f"{DATA_ROOT}/Label/GT_LargeVessel/{{id}}.bmp",
-            layers=f"{DATA_ROOT}/Label/GT_Layers/{{id}}.mat",
             # official-style projection maps: OCTA(FULL), OCTA(ILM_OPL), ... OCT(OPL_BM)
             maps=[
                 str(map_path(DATA_ROOT, FOV, f"{m}({s})", "{id}"))

@@ -3,7 +3,7 @@
 octaseg synth ROOT --ids 10001-10004 [--scans N --width W --depth D --seed S --fov 6mm]
 octaseg ingest BMP_DIR OUT.h5 [--expect-scans N]
 octaseg project VOLUME.h5 OUT.tif [--orientation flipud]
-octaseg predict --checkpoint best.pt --input PROJ_MAP_OR_H5[,CHANNEL2...] [...] --out DIR [--tta d4 ...]
+octaseg predict [--checkpoint best.pt] --input PROJ_MAP_OR_H5[,CHANNEL2...] [...] --out DIR [--tta d4 ...]
 octaseg evaluate --pred DIR --truth DIR --out CSV
 """
 
@@ -73,23 +73,30 @@ def _predict(args: argparse.Namespace) -> None:
     import numpy as np
     import torch
 
+    from octaseg import checkpoints
     from octaseg.infer import load_model_input, predict_with_settings
     from octaseg.io import InputError, write_image
-    from octaseg.train import load_checkpoint, model_from_checkpoint, pick_device
+    from octaseg.train import model_from_checkpoint, pick_device
 
-    checkpoint = Path(args.checkpoint)
-    if not checkpoint.is_file():
-        raise InputError(f"--checkpoint {checkpoint}: no such file")
+    if args.checkpoint is None:  # the model shipped with the package (or $OCTASEG_WEIGHTS)
+        checkpoint = checkpoints.shipped_weights()
+        where = f"the default model {checkpoint}"
+        print(f"no --checkpoint: using {checkpoint}", file=sys.stderr)
+    else:
+        checkpoint = Path(args.checkpoint)
+        where = f"--checkpoint {checkpoint}"
+        if not checkpoint.is_file():
+            raise InputError(f"{where}: no such file")
     try:
-        ckpt = load_checkpoint(checkpoint)
+        ckpt = checkpoints.load(checkpoint)  # float32 weights, also from an exported model
     except Exception as err:
         raise InputError(
-            f"--checkpoint {checkpoint}: expected an octaseg checkpoint, "
+            f"{where}: expected an octaseg checkpoint, "
             f"found a file torch cannot load safely ({type(err).__name__}: {err})"
         ) from err
     if not isinstance(ckpt, dict) or "model_spec" not in ckpt or "settings" not in ckpt:
         found = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise InputError(f"--checkpoint {checkpoint}: expected an octaseg checkpoint "
+        raise InputError(f"{where}: expected an octaseg checkpoint "
                          f"(model_spec, settings, model), found {found}")  # fmt: skip
     settings = dict(ckpt["settings"])
     overrides = {"predict_mode": args.mode, "window": args.window, "stride": args.stride,
@@ -230,7 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(0/255) per input, with the checkpoint's own preprocessing and prediction settings "
         "unless overridden.",
     )
-    p.add_argument("--checkpoint", required=True, help="a best.pt or last.pt written by training")
+    p.add_argument(
+        "--checkpoint",
+        help="a best.pt or last.pt written by training, or an exported model (default: the model "
+        "shipped with octaseg, weights/synthetic_unet.pt, trained on synthetic OCTA(ILM_OPL) maps "
+        "only; $OCTASEG_WEIGHTS names another file to use by default)",
+    )
     p.add_argument(
         "--input",
         required=True,
@@ -240,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
         "per channel joined by commas, in the experiment's order; volume models (IPN): HDF5 "
         "volumes, one per channel joined by commas (e.g. octa.h5,oct.h5)",
     )
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", default="predictions", help="output folder (default: ./predictions)")
     p.add_argument("--mode", choices=["whole", "window"], help="whole image at once or sliding windows")
     p.add_argument("--window", type=int, help="window mode: window size")
     p.add_argument("--stride", type=int, help="window mode: largest step between windows")

@@ -195,6 +195,62 @@ def splits(config: Mapping[str, Any], layout: DataLayout | None = None) -> dict[
     return result
 
 
+def check_synthetic(config: Mapping[str, Any]) -> None:
+    """``synthetic.maps_only`` writes the synthetic subjects' en-face files alone (projection
+    maps, masks and labels, no B-scans): only ``source: maps`` reads such a dataset. Raises
+    ValueError naming both settings otherwise."""
+    source = config.get("source", "bscans")
+    if (config.get("synthetic") or {}).get("maps_only") and source != "maps":
+        reads = {"bscans": "the B-scan folders", "folders": "a folder pair under data_root"}.get(
+            source, f"{source!r}"
+        )
+        raise ValueError(
+            "synthetic.maps_only: true writes the synthetic subjects' projection maps and labels but "
+            f"no B-scans, while source: {source} reads {reads}; set source: maps (the experiments "
+            "then read the maps), or synthetic.maps_only: false"
+        )
+
+
+def shipped_experiment(config: Mapping[str, Any]) -> str | None:
+    """Config ``ship``: the enabled experiment whose best.pt the rule ship exports as the
+    package's model, or None. A name that is not an enabled experiment is an error."""
+    name, enabled = config.get("ship"), enabled_experiments(config)
+    if name is not None and name not in enabled:
+        raise ValueError(
+            f"ship: {name!r} is not an enabled experiment (enabled: {', '.join(enabled)}); "
+            "name the experiment whose best.pt becomes the package's model, or set ship: null"
+        )
+    return name
+
+
+def ship_provenance(config: Mapping[str, Any], experiment: str) -> dict[str, Any]:
+    """What the shipped model was trained on, for its provenance: the experiment, the
+    data (the synthetic dataset's seed, ids, split and geometry, or the real copy's
+    data_root, source and split) and the generator (this octaseg's version)."""
+    from octaseg import __version__
+
+    if config["data_root"]:
+        data = {
+            "kind": "data_root",
+            "data_root": str(config["data_root"]),
+            "source": config.get("source", "bscans"),
+            "fov": config["fov"],
+            "split": {k: str(v) for k, v in split_ranges(config).items()},
+        }
+    else:
+        syn = config["synthetic"]
+        data = {
+            "kind": "synthetic",
+            "seed": int(syn["seed"]),
+            "ids": format_ids(parse_ids(syn["ids"])),
+            "split": {k: format_ids(parse_ids(v)) for k, v in syn["split"].items()},
+            "fov": config["fov"],
+            "geometry": list(synthetic_geometry(config)),
+            "maps_only": bool(syn.get("maps_only", False)),
+        }
+    return {"experiment": experiment, "data": data, "generator": f"octaseg {__version__}"}
+
+
 def block_depth(settings: Mapping[str, Any]) -> int:
     """Depth rows a volume-input (IPN) experiment's blocks have: the product of its
     depth pools (160 for the original network)."""

@@ -1,0 +1,35 @@
+# The model shipped with the package, which `octaseg predict` uses without --checkpoint:
+# the best.pt of the experiment config `ship` names, cut down to what prediction needs
+# (float16 weights, settings, threshold and provenance; octaseg.checkpoints) and written
+# to `ship_to`, by default into the package beside this Snakefile. Not part of `all`:
+#   snakemake --cores all --configfile config/shipped.yaml ship
+from pathlib import Path
+
+from octaseg.checkpoints import SHIPPED
+from octaseg.config import ship_provenance
+
+# absolute, so that --directory elsewhere still writes into the package
+SHIP_TO = config.get("ship_to") or str(
+    Path(workflow.basedir, "src", "octaseg", *SHIPPED)
+)
+
+
+rule ship:
+    input:
+        checkpoint=ship_input,
+    output:
+        SHIP_TO,
+    log:
+        "logs/ship.log",
+    conda:
+        "../envs/octaseg.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    params:
+        # the experiment's prediction settings too (tta): best.pt stores its training ones
+        settings=lambda wc: experiment_settings(config, SHIP),
+        provenance=lambda wc: ship_provenance(config, SHIP),
+    script:
+        "../workflow_scripts/ship.py"
