@@ -38,6 +38,8 @@ class EnFace:
         noise_gain: decorrelation noise of static tissue, relative (weak signal: more).
         label_radius_um: the radius from which vessels are labelled.
         motion: the B-scans' displacements.
+        vessel_gain: multiplicative flow signal of the vessels, mean about 1, smooth over
+            a few hundred um (flow and depth vary along a vessel and between vessels).
     """
 
     vessel: np.ndarray
@@ -56,6 +58,7 @@ class EnFace:
     noise_gain: float
     label_radius_um: float
     motion: Motion
+    vessel_gain: np.ndarray
 
 
 def render_vessels(
@@ -278,6 +281,11 @@ def render_enface(
     noise_gain = float(rng.uniform(*p.low_signal_noise)) if weak else 1.0
 
     warp = motion.warp
+    # from a child generator: the draws of the later stages stay as they were
+    (child,) = rng.spawn(1)
+    vessel_gain = np.exp(p.vessel_gain_sd * _smooth_noise(child, shape, p.vessel_gain_mm * anat.px_per_mm))
+    weight = vessel if vessel.any() else np.ones_like(vessel)  # the vessels' mean flow stays
+    vessel_gain = (vessel_gain * weight.sum() / (vessel_gain * weight).sum()).astype(np.float32)
     return EnFace(
         vessel=warp(vessel),
         vessel_radius_um=warp(radius),
@@ -295,4 +303,5 @@ def render_enface(
         noise_gain=noise_gain,
         label_radius_um=thr,
         motion=motion,
+        vessel_gain=warp(vessel_gain),
     )

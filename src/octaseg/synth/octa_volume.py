@@ -132,7 +132,7 @@ def _slabs(ef: EnFace, surf: Surfaces, depth: int, p: SynthParams) -> list[_Slab
     # vessels thinner than labelled ones are dimmer (partial volume, slower flow): what an
     # annotator labels is what stands out
     full = max(p.vessel_full_radius_um, p.label_contrast * ef.label_radius_um)
-    v_amp = p.vessel_flow * ef.vessel * g
+    v_amp = p.vessel_flow * ef.vessel * g * ef.vessel_gain
     bright = np.clip(ef.vessel_radius_um / full, 0.35, 1.0) ** 1.5
     v_amp *= np.where(ef.label, np.maximum(bright, p.label_boost), bright)
     tail_pos = v_pos + vr
