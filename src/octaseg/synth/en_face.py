@@ -77,7 +77,7 @@ def render_vessels(
     lateral resolution ``psf_um`` together (root of the sum of squares). Returns float32
     coverage in [0, 1], float32 mean radius (um) of the covering vessels, and the bool
     label (coverage at least one half by the ``labelled`` segments, bool per node, drawn
-    ``label_scale`` times their diameter and at least ``min_label_px`` wide).
+    ``label_scale`` times as wide as they show and at least ``min_label_px`` wide).
     """
     ss = supersample
     h, w = anat.scans * ss, anat.width * ss
@@ -95,7 +95,7 @@ def render_vessels(
     seen_mm = np.hypot(2.0 * r_um, psf_um) / 1000.0
     thick = np.maximum(1, np.round(seen_mm * scale) - 1).astype(np.int64)
     min_label = max(1, round(min_label_px * ss) - 1)
-    drawn = 2.0 * r_um * label_scale / 1000.0 * scale
+    drawn = seen_mm * label_scale * scale  # annotators draw a vessel as wide as it looks
     thick_label = np.maximum(min_label, np.round(drawn) - 1).astype(np.int64)
     um_per_code = 0.5  # radius code: 0.5 um per step, up to 127 um
     code = np.clip(np.round(r_um / um_per_code), 1, 255).astype(np.int64)
