@@ -21,9 +21,11 @@ the knobs of all of them are :class:`SynthParams` (:mod:`.params`):
    disc while their macular branches are thin.
 3. **En-face maps** (:mod:`.en_face`, :func:`render_enface`): the tree rasterized with
    anti-aliasing, vessels as wide as their lumen and the device's resolution together;
-   the label is the vessels from a radius chosen per subject so that about 9% of the
-   field is labelled, each traced on while it thins out down to half that radius (how an
-   annotator follows a vessel); thinner vessels are visible but unlabelled. Capillary
+   the label is the vessels from a radius threshold drawn per subject, each traced on
+   while it thins out down to half that radius (how an annotator follows a vessel), drawn
+   as wide as it looks; at a resolution finer than 6 mm's, thinner vessels and narrower
+   lines, as OCTA-500's 3mm labels are drawn; thinner vessels are visible but
+   unlabelled, and every vessel's flow signal varies smoothly along it. Capillary
    meshes (iso-lines of band-pass noise) of three plexuses fill the field outside the
    FAZ. The FAZ and the capillaries are labels too. Artefacts: a low-frequency
    brightness field, A-scan gain noise, dim and bright B-scans, eye motion
