@@ -24,9 +24,10 @@ import sys
 import time
 from pathlib import Path
 
+from octaseg.bands import summarize
 from octaseg.io import read_label
 from octaseg.layout import IMAGE_SUFFIXES, LEADING_ID, label_dir
-from octaseg.vessel_geometry import label_geometry, summarize
+from octaseg.vessel_geometry import label_geometry
 
 MM_PER_PX = {"6mm": 6 / 400, "3mm": 3 / 304}
 ID_RANGES = {"6mm": range(10001, 10301), "3mm": range(10301, 10501)}

@@ -24,14 +24,16 @@ from pathlib import Path
 import numpy as np
 
 try:
+    from octaseg.bands import summarize
     from octaseg.io import read_image, read_label
     from octaseg.layout import label_path, maps_dir
-    from octaseg.map_appearance import REAL_APPEARANCE, map_appearance, summarize
+    from octaseg.map_appearance import REAL_APPEARANCE, map_appearance
 except ImportError:  # not installed: run from the source tree
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from octaseg.bands import summarize
     from octaseg.io import read_image, read_label
     from octaseg.layout import label_path, maps_dir
-    from octaseg.map_appearance import REAL_APPEARANCE, map_appearance, summarize
+    from octaseg.map_appearance import REAL_APPEARANCE, map_appearance
 
 FIELD_MM = {"6mm": 6.0, "3mm": 3.0}
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from octaseg import bands
 from octaseg import map_appearance as ma
 
 MM_6 = 6.0 / 400  # a 6mm map's pixel
@@ -113,12 +114,12 @@ def test_label_contrast():
 def test_summarize_and_out_of_band():
     rows = [{"mean": float(v), "std": 1.0} for v in range(101)]
     rows[0]["std"] = float("nan")
-    summary = ma.summarize(rows)
+    summary = bands.summarize(rows)
     assert summary["mean"] == (50.0, 5.0, 95.0)
     assert summary["std"] == (1.0, 1.0, 1.0)
-    for fov, bands in ma.REAL_APPEARANCE.items():
-        assert all(low <= high for low, high in bands.values()), fov
-        middle = {k: (low + high) / 2 for k, (low, high) in bands.items()}
+    for fov, fov_bands in ma.REAL_APPEARANCE.items():
+        assert all(low <= high for low, high in fov_bands.values()), fov
+        middle = {k: (low + high) / 2 for k, (low, high) in fov_bands.items()}
         assert ma.out_of_band(middle, fov) == {}
         assert ma.out_of_band({**middle, "gray_levels": 256.0, "other": -1.0}, fov) == {"gray_levels": 256.0}
     label = np.zeros((400, 400), bool)

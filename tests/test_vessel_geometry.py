@@ -10,6 +10,7 @@ import pytest
 from skimage.draw import circle_perimeter, line
 from skimage.morphology import dilation, disk
 
+from octaseg import bands
 from octaseg import vessel_geometry as vg
 
 UM = 0.001  # mm per px that makes micrometres read as px
@@ -171,7 +172,7 @@ def test_empty_label():
 
 def test_summarize_and_bands():
     rows = [{"a": float(v), "b": float("nan") if v else 1.0} for v in range(101)]
-    summary = vg.summarize(rows)
+    summary = bands.summarize(rows)
     assert summary["a"] == (50.0, 5.0, 95.0)
     assert summary["b"] == (1.0, 1.0, 1.0)  # NaNs left out
     typical = {name: (low + high) / 2 for name, (low, high) in vg.REAL_GEOMETRY["6mm"].items()}

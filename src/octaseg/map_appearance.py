@@ -11,9 +11,11 @@ map falls outside. ``bench/map_appearance.py`` prints real and synthetic figures
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
+
+from octaseg import bands
 
 #: Spatial-frequency bands (cycles per mm). The real ILM_OPL spectra fall steeply up to a
 #: knee at 1.5-2 cyc/mm (the brightness field, the FAZ, the layout of the large vessels),
@@ -183,24 +185,9 @@ def map_appearance(image: np.ndarray, mm_per_px: float, label: np.ndarray | None
     return stats
 
 
-def summarize(rows: Iterable[Mapping[str, float]]) -> dict[str, tuple[float, float, float]]:
-    """(median, 5th, 95th percentile) of each statistic over subjects (NaNs left out)."""
-    rows = list(rows)
-    names = list(dict.fromkeys(k for row in rows for k in row))
-    out = {}
-    for name in names:
-        values = np.array([row.get(name, np.nan) for row in rows], np.float64)
-        values = values[~np.isnan(values)]
-        if values.size:
-            med, p5, p95 = np.percentile(values, [50, 5, 95])
-            out[name] = (float(med), float(p5), float(p95))
-    return out
-
-
 def out_of_band(stats: Mapping[str, float], fov: str) -> dict[str, float]:
     """The statistics of one map outside the real band of its field of view ("6mm" or
     "3mm"), with their values."""
     if fov not in REAL_APPEARANCE:
         raise ValueError(f"no real bands for {fov!r}; expected one of {sorted(REAL_APPEARANCE)}")
-    bands = REAL_APPEARANCE[fov]
-    return {k: v for k, v in stats.items() if k in bands and not bands[k][0] <= v <= bands[k][1]}
+    return bands.out_of_band(stats, REAL_APPEARANCE[fov])

@@ -14,7 +14,7 @@ from scipy import ndimage
 from skimage.filters import frangi, threshold_otsu
 from skimage.morphology import skeletonize
 
-from octaseg import metrics
+from octaseg import bands, metrics
 
 #: (low, high) bands a realistic 6mm or 3mm subject falls in, for the report and the tests.
 TARGETS: dict[str, tuple[float, float]] = {
@@ -90,7 +90,7 @@ def subject_stats(octa: np.ndarray, label: np.ndarray, projection: np.ndarray) -
 
 def out_of_band(stats: dict[str, float]) -> dict[str, float]:
     """The statistics that fall outside :data:`TARGETS`."""
-    return {k: v for k, v in stats.items() if k in TARGETS and not TARGETS[k][0] <= v <= TARGETS[k][1]}
+    return bands.out_of_band(stats, TARGETS)
 
 
 def summarize_stats(rows: list[dict[str, float]]) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from octaseg import map_appearance, realism, vessel_geometry
+from octaseg import bands, map_appearance, realism, vessel_geometry
 from octaseg.io import read_bscan_stack, read_image, read_label
 from octaseg.layout import DataLayout, bscan_dir, discover_subjects, label_path, map_path, maps_dir
 
@@ -152,23 +152,6 @@ def build(root: str | Path, fov: str, ids: Sequence[int] | None, orientation: st
     return report
 
 
-def summarize(rows: Sequence[Row], names: Sequence[str]) -> dict[str, tuple[float, float, float]]:
-    """(median, 5th, 95th percentile) over subjects of each of ``names`` some row has,
-    NaNs left out (all NaN: NaN)."""
-    out = {}
-    for name in names:
-        values = np.array([r[name] for r in rows if name in r], np.float64)
-        if values.size:
-            values = values[~np.isnan(values)]
-            figures = np.percentile(values, [50, 5, 95]) if values.size else np.full(3, np.nan)
-            out[name] = (float(figures[0]), float(figures[1]), float(figures[2]))
-    return out
-
-
-def _inside(value: float, band: tuple[float, float]) -> bool:
-    return band[0] <= value <= band[1]  # NaN: False
-
-
 def format_report(report: Report) -> str:
     """Subjects' TARGETS statistics, then per group: statistic, median [p5, p95] over the
     subjects, the real band, how many subjects fall outside it, ``OUT`` where the median does."""
@@ -181,11 +164,11 @@ def format_report(report: Report) -> str:
         check = "every subject" if group.per_subject else "the median"
         lines += ["", f"summary: {group.title}; --check holds {check} to the band"]
         lines.append(f"{'statistic':<30}{'median [p5, p95]':>30}   {'band':<20}{'outside':>8}")
-        for name, (median, p5, p95) in summarize(report.rows, list(group.bands)).items():
+        for name, (median, p5, p95) in bands.summarize(report.rows, group.bands).items():
             band = group.bands[name]
-            outside = sum(not _inside(r[name], band) for r in report.rows if name in r)
+            outside = sum(not bands.inside(r[name], band) for r in report.rows if name in r)
             figures = f"{median:.4g} [{p5:.4g}, {p95:.4g}]"
-            flag = "" if _inside(median, band) else "   OUT"
+            flag = "" if bands.inside(median, band) else "   OUT"
             lines.append(
                 f"{name:<30}{figures:>30}   {f'{band[0]:g} - {band[1]:g}':<20}"
                 f"{f'{outside}/{len(table)}':>8}{flag}"
@@ -200,15 +183,15 @@ def failures(report: Report) -> list[str]:
     for group in groups(report.fov):
         if group.per_subject:
             for row in report.rows:
-                bad = {k: v for k, v in row.items() if k in group.bands and not _inside(v, group.bands[k])}
+                bad = bands.out_of_band(row, group.bands)
                 if bad:
                     problems.append(
                         f"subject {row['subject']}: " + ", ".join(f"{k} {v:.4g}" for k, v in bad.items())
                     )
         else:
-            for name, (median, _, _) in summarize(report.rows, list(group.bands)).items():
+            for name, (median, _, _) in bands.summarize(report.rows, group.bands).items():
                 low, high = group.bands[name]
-                if not _inside(median, (low, high)):
+                if not bands.inside(median, (low, high)):
                     problems.append(f"median {name} {median:.4g} not in [{low:g}, {high:g}]")
     return problems
 

@@ -16,6 +16,8 @@ import numpy as np
 from scipy import ndimage
 from skimage.morphology import skeletonize
 
+from octaseg import bands
+
 MIN_SPUR_PX = 3.0  # shorter branches with a free end are skeleton noise
 TORTUOSITY_MIN_PX = 10.0  # branches measured for tortuosity
 ANGLE_REACH_PX = (5, 12)  # a branch's direction at a junction: along its pixels 5 to 12
@@ -247,20 +249,7 @@ def label_geometry(label: np.ndarray, mm_per_px: float) -> dict[str, float]:
     }
 
 
-def summarize(rows: list[dict[str, float]]) -> dict[str, tuple[float, float, float]]:
-    """Per statistic of :func:`label_geometry` rows: (median, 5th, 95th percentile) across
-    subjects, NaNs left out (all NaN: NaN)."""
-    out = {}
-    for name in rows[0] if rows else ():
-        values = np.array([r[name] for r in rows], float)
-        values = values[~np.isnan(values)]
-        figures = np.percentile(values, [50, 5, 95]) if len(values) else np.full(3, np.nan)
-        out[name] = (float(figures[0]), float(figures[1]), float(figures[2]))
-    return out
-
-
 def out_of_band(stats: dict[str, float], fov: str) -> dict[str, float]:
     """The statistics outside the real band of ``fov`` ("6mm" or "3mm") in
     :data:`REAL_GEOMETRY`; a NaN is out of band."""
-    bands = REAL_GEOMETRY[fov]
-    return {k: v for k, v in stats.items() if k in bands and not bands[k][0] <= v <= bands[k][1]}
+    return bands.out_of_band(stats, REAL_GEOMETRY[fov])
