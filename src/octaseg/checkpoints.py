@@ -119,11 +119,11 @@ def full_precision(ckpt: Mapping[str, Any]) -> dict[str, Any]:
 
 def load(source: str | Path | Traversable) -> dict[str, Any]:
     """A checkpoint (training or exported) from a file or a package resource, with float32
-    weights; like :func:`octaseg.train.load_checkpoint` it refuses arbitrary pickles."""
-    import torch
+    weights, read by :func:`octaseg.train.load_checkpoint`, which refuses arbitrary pickles."""
+    from octaseg.train import load_checkpoint
 
     with (Path(source) if isinstance(source, str) else source).open("rb") as f:
-        ckpt = torch.load(f, map_location="cpu", weights_only=True)
+        ckpt = load_checkpoint(f)
     if isinstance(ckpt, Mapping) and isinstance(ckpt.get("model"), Mapping):
         return full_precision(ckpt)
     return ckpt

@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -55,8 +55,9 @@ def save_checkpoint(path: Path, state: Mapping[str, Any]) -> None:
         torch.save(dict(state), tmp)
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint`; refuses arbitrary pickles."""
+def load_checkpoint(path: str | Path | BinaryIO, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint` from a file or an open binary
+    file; refuses arbitrary pickles."""
     return torch.load(path, map_location=map_location, weights_only=True)
 
 
