@@ -133,13 +133,14 @@ def _pull(forest: Forest, sinks: np.ndarray, perception: float, p: SynthParams) 
     node = active[j[seen]]
     u = _unit(sinks[seen] - forest.points[node])
     h = forest.heading[node]
-    angle = np.abs(np.arctan2(h[:, 0] * u[:, 1] - h[:, 1] * u[:, 0], np.sum(h * u, axis=1)))
+    signed = np.arctan2(h[:, 0] * u[:, 1] - h[:, 1] * u[:, 0], np.sum(h * u, axis=1))
+    angle = np.abs(signed)
     tip = forest.nchild[node] == 0
     lo, hi = p.colonize_lateral
     ok = np.where(tip, angle <= p.colonize_cone, (angle >= lo) & (angle <= hi))
     if not ok.any():
         return empty
-    signed = np.arctan2(h[:, 0] * u[:, 1] - h[:, 1] * u[:, 0], np.sum(h * u, axis=1))[ok]
+    signed = signed[ok]
     uniq, inv = np.unique(node[ok], return_inverse=True)
     count = np.bincount(inv)
     total = np.stack([np.bincount(inv, u[ok, 0]), np.bincount(inv, u[ok, 1])], axis=1)
