@@ -27,12 +27,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from bench_transfer import REAL_VAL
 
 from octaseg.io import write_image
 from octaseg.projection import mean_projection, orient
 from octaseg.synth import FOV_GEOMETRY, generate_subject
-
-REAL_VAL = {"6mm": range(10181, 10201), "3mm": range(10441, 10451)}
 
 
 def octaseg(*args: str) -> None:
@@ -95,9 +94,9 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     labels = args.data_root / "Label" / "GT_LargeVessel"
-    for fov, ids in REAL_VAL.items():
+    for fov, (first, last) in REAL_VAL.items():
         folder = args.data_root / f"OCTA_{fov}" / "Projection Maps" / "OCTA(ILM_OPL)"
-        images = [folder / f"{i}.bmp" for i in ids]
+        images = [folder / f"{i}.bmp" for i in range(first, last + 1)]
         rows.append(score(f"real_{fov}_ilm_opl_val", images, labels, args.work, args.checkpoint))
     if args.reference:
         images, truth = reference_inputs(args.reference, args.work)
