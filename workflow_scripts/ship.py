@@ -4,7 +4,7 @@ shipped with the package (octaseg.checkpoints.export_checkpoint)."""
 from pathlib import Path
 
 from octaseg import logs
-from octaseg.checkpoints import export_checkpoint, serialized_size
+from octaseg.checkpoints import export_checkpoint
 from octaseg.train import load_checkpoint, save_checkpoint
 
 log = logs.to_file(snakemake.log[0])
@@ -20,6 +20,6 @@ log.info(
     training.get("val_dice", float("nan")),
     exported["threshold"],
     out,
-    serialized_size(exported) / 1e6,
+    out.stat().st_size / 1e6,
 )
 log.info("provenance: %s", exported["provenance"])
