@@ -1,0 +1,41 @@
+"""Reading and writing the files of the workflow (see :mod:`octaseg.io.bscans`)."""
+
+from octaseg.io.bscans import (
+    BLOCKS_DATASET,
+    VOLUME_DATASET,
+    BscanFolder,
+    InputError,
+    atomic_path,
+    ingest_bscans,
+    list_bscans,
+    read_blocks_volume,
+    read_bmp_gray8,
+    read_bscan_stack,
+    read_image,
+    read_label,
+    read_volume,
+    write_blocks_volume,
+    write_csv,
+    write_image,
+    write_volume,
+)
+
+__all__ = [
+    "BLOCKS_DATASET",
+    "VOLUME_DATASET",
+    "BscanFolder",
+    "InputError",
+    "atomic_path",
+    "ingest_bscans",
+    "list_bscans",
+    "read_blocks_volume",
+    "read_bmp_gray8",
+    "read_bscan_stack",
+    "read_image",
+    "read_label",
+    "read_volume",
+    "write_blocks_volume",
+    "write_csv",
+    "write_image",
+    "write_volume",
+]
