@@ -1,62 +1,22 @@
-"""Reading and writing the files of the workflow: B-scan BMP stacks, HDF5 volumes, 2D images.
+"""B-scan BMP stacks: a strict reader of 8-bit grayscale BMPs, the check of a subject's
+B-scan folder (numbered 1..N, one size) and the threaded read of a folder into a volume.
 
-Every writer here writes to a temporary name beside the target and renames it into place
-only when the file is complete, so an interrupted job never leaves a file that looks done.
-Readers check what they read and raise :class:`InputError` naming the file, what was
-expected and what was found.
+Readers check what they read and raise :class:`~octaseg.io.errors.InputError` naming the
+file, what was expected and what was found.
 """
 
 from __future__ import annotations
 
-import csv
 import os
 import struct
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from glob import escape as glob_escape
 from pathlib import Path
-from typing import Any
 
-import cv2
-import h5py
 import numpy as np
 
-from octaseg import __version__
+from octaseg.io.errors import InputError
 from octaseg.layout import BSCAN_NAME, IGNORED_NAMES
-
-
-class InputError(ValueError):
-    """Bad input data: the message names the file, what was expected and what was found."""
-
-
-# --------------------------------------------------------------------------- atomic writes
-
-
-def _tmp_sibling(path: Path) -> Path:
-    # keep the suffix last: OpenCV picks the format from it
-    return path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
-
-
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds.
-
-    Temporaries of ``path`` that a killed process left behind are removed first."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{glob_escape(path.stem)}.tmp*{glob_escape(path.suffix)}"):
-        stale.unlink(missing_ok=True)
-    tmp = _tmp_sibling(path)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-# --------------------------------------------------------------------------- BMP
 
 
 def read_bmp_gray8(path: str | Path) -> np.ndarray:
@@ -259,171 +219,3 @@ def read_bscan_stack(folder: str | Path, expect_scans: int | None = None, thread
 
     scans.each(threads, put)
     return volume
-
-
-# --------------------------------------------------------------------------- HDF5 volumes
-
-VOLUME_DATASET = "octa"
-
-
-def write_volume(
-    path: str | Path,
-    volume: np.ndarray,
-    attrs: Mapping[str, Any] | None = None,
-    dataset: str = VOLUME_DATASET,
-) -> None:
-    """Write a uint8 volume (scan, depth, x) to an HDF5 dataset (``octa``, or ``oct`` for OCT),
-    one chunk per B-scan."""
-    if volume.ndim != 3 or volume.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 volume (scan, depth, x), got {volume.dtype} {volume.shape}")
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        ds = _create_volume_dataset(f, dataset, volume.shape, attrs)
-        ds[...] = volume
-
-
-def _create_volume_dataset(
-    f: h5py.File, dataset: str, shape: tuple[int, ...], attrs: Mapping[str, Any] | None, **options: Any
-) -> h5py.Dataset:
-    ds = f.create_dataset(dataset, shape=shape, dtype=np.uint8, chunks=(1, *shape[1:]), **options)
-    ds.attrs["axes"] = "scan,depth,x"
-    ds.attrs["shape"] = shape
-    ds.attrs["n_bscans"] = shape[0]
-    ds.attrs["octaseg_version"] = __version__
-    for key, value in (attrs or {}).items():
-        ds.attrs[key] = value
-    return ds
-
-
-def ingest_bscans(
-    folder: str | Path,
-    path: str | Path,
-    expect_scans: int | None = None,
-    dataset: str = VOLUME_DATASET,
-    attrs: Mapping[str, Any] | None = None,
-    threads: int = 2,
-) -> tuple[int, int, int]:
-    """A B-scan folder straight into an HDF5 volume laid out as :func:`write_volume`
-    lays it out (one chunk per B-scan). Returns its shape (scan, depth, x).
-
-    The HDF5 file is created first with every chunk allocated (and not filled); then
-    ``threads`` threads each read B-scans and write them with ``pwrite`` at their
-    chunk's place in the file, so reading and writing overlap and the whole volume is
-    never held. Nothing is left at ``path`` if a B-scan is bad."""
-    scans = BscanFolder(folder, expect_scans)
-    with atomic_path(path) as tmp:
-        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-        dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
-        with h5py.File(tmp, "w") as f:
-            ds = _create_volume_dataset(f, dataset, scans.shape, attrs, dcpl=dcpl, fill_time="never")
-            offsets = np.zeros(len(scans), np.int64)
-            ds.id.chunk_iter(lambda chunk: offsets.__setitem__(chunk.chunk_offset[0], chunk.byte_offset))
-        if not offsets.all():  # every chunk allocated at creation, none at offset 0
-            raise RuntimeError(f"{tmp}: HDF5 did not allocate every chunk of {dataset!r} at creation")
-        fd = os.open(tmp, os.O_WRONLY)
-        try:
-            scans.each(threads, lambda i, scan: _pwrite_all(fd, scan, int(offsets[i])))
-        finally:
-            os.close(fd)
-    return scans.shape
-
-
-def _pwrite_all(fd: int, data: np.ndarray, offset: int) -> None:
-    view = memoryview(data).cast("B")
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view, offset = view[written:], offset + written
-
-
-def read_volume(path: str | Path, dataset: str = VOLUME_DATASET) -> np.ndarray:
-    """Read a volume (scan, depth, x) of an HDF5 file written by :func:`write_volume`."""
-    path = Path(path)
-    with h5py.File(path, "r") as f:
-        if dataset not in f:
-            raise InputError(f"{path}: expected an HDF5 dataset {dataset!r}, found {list(f)}")
-        ds = f[dataset]
-        if ds.ndim != 3:
-            raise InputError(f"{path}: expected a 3D volume (scan, depth, x), found shape {ds.shape}")
-        return ds[()]
-
-
-BLOCKS_DATASET = "blocks"
-
-
-def write_blocks_volume(path: str | Path, volume: np.ndarray, attrs: Mapping[str, Any] | None = None) -> None:
-    """Write a label-frame volume (H, W, depth) for block sampling: float16, chunked in
-    32 x 32 columns of full depth so that a block read touches only its own chunks. Its
-    mean and standard deviation are stored as attributes for normalization."""
-    if volume.ndim != 3:
-        raise ValueError(f"expected a volume (H, W, depth), got shape {volume.shape}")
-    chunks = (min(32, volume.shape[0]), min(32, volume.shape[1]), volume.shape[2])
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        ds = f.create_dataset(BLOCKS_DATASET, data=volume.astype(np.float16), chunks=chunks)
-        ds.attrs["axes"] = "row,col,depth (label frame)"
-        ds.attrs["mean"] = float(volume.mean(dtype=np.float64))
-        ds.attrs["std"] = float(volume.std(dtype=np.float64))
-        ds.attrs["octaseg_version"] = __version__
-        for key, value in (attrs or {}).items():
-            ds.attrs[key] = value
-
-
-def read_blocks_volume(path: str | Path) -> tuple[np.ndarray, float, float]:
-    """The whole label-frame volume (H, W, depth) as float32, with its mean and std."""
-    path = Path(path)
-    with h5py.File(path, "r") as f:
-        if BLOCKS_DATASET not in f:
-            raise InputError(f"{path}: expected an HDF5 dataset {BLOCKS_DATASET!r}, found {list(f)}")
-        ds = f[BLOCKS_DATASET]
-        return ds[()].astype(np.float32), float(ds.attrs["mean"]), float(ds.attrs["std"])
-
-
-# --------------------------------------------------------------------------- 2D images
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """Read a single-channel image (BMP strictly, other formats through OpenCV) as (H, W)."""
-    path = Path(path)
-    if path.suffix.lower() == ".bmp":
-        return read_bmp_gray8(path)
-    if not path.is_file():
-        raise InputError(f"{path}: expected an image file, found none")
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise InputError(f"{path}: expected an image OpenCV can read, found an unreadable file")
-    if image.ndim != 2:
-        raise InputError(f"{path}: expected a single-channel image, found shape {image.shape}")
-    return image
-
-
-def write_image(path: str | Path, image: np.ndarray) -> None:
-    """Write a 2D image; the format follows the suffix (.png, .bmp, .tif for float32)."""
-    if image.ndim != 2:
-        raise ValueError(f"expected a 2D image, got shape {image.shape}")
-    with atomic_path(path) as tmp:
-        if not cv2.imwrite(str(tmp), np.ascontiguousarray(image)):
-            raise OSError(f"{path}: OpenCV could not write a {image.dtype} image")
-
-
-def read_label(path: str | Path, shape: tuple[int, int] | None = None) -> np.ndarray:
-    """Read a binary vessel label (values 0/255 or 0/1) as a bool array (H, W)."""
-    image = read_image(path)
-    if shape is not None and image.shape != tuple(shape):
-        raise InputError(
-            f"{path}: expected a label of {shape[0]}x{shape[1]}, found {image.shape[0]}x{image.shape[1]}"
-        )
-    values = np.unique(image)
-    if not (set(values.tolist()) <= {0, 255} or set(values.tolist()) <= {0, 1}):
-        shown = ", ".join(str(v) for v in values[:8]) + (" ..." if len(values) > 8 else "")
-        raise InputError(f"{path}: expected a binary label with values 0/255 or 0/1, found values {shown}")
-    return image > 0
-
-
-def write_csv(
-    path: str | Path, rows: Sequence[Mapping[str, Any]], fields: Sequence[str] | None = None
-) -> None:
-    """Write rows (mappings with the same keys) as CSV atomically; floats with 6 decimals."""
-    fields = list(fields or (rows[0].keys() if rows else []))
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: f"{v:.6f}" if isinstance(v, float) else v for k, v in row.items()})
