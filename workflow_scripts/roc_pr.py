@@ -3,7 +3,8 @@ test probability maps, from binned pixel counts."""
 
 from octaseg import logs
 from octaseg.io import read_image, read_label
-from octaseg.viz import pixel_histograms, roc_pr_figure
+from octaseg.metrics import pixel_histograms
+from octaseg.viz import roc_pr_figure
 
 log = logs.to_file(snakemake.log[0])
 inputs = snakemake.input

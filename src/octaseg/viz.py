@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
 from octaseg.io import atomic_path
+from octaseg.metrics import Curves, binned_curves, check_same_shape, confusion, dice
 
 
 def _pyplot():
@@ -97,15 +97,6 @@ FN_COLOR = (86, 180, 233)
 DIM_LEVEL = 90
 
 
-def _check_same_shape(**arrays: np.ndarray | None) -> tuple[int, int]:
-    """The common (H, W) shape of the given 2D arrays (None skipped); an error names each shape."""
-    shapes = {name: np.shape(a) for name, a in arrays.items() if a is not None}
-    if len(set(shapes.values())) != 1 or len(next(iter(shapes.values()))) != 2:
-        listed = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
-        raise ValueError(f"expected 2D arrays of one shape (H, W), got {listed}")
-    return next(iter(shapes.values()))
-
-
 def _stretch(image: np.ndarray) -> np.ndarray:
     """An image (H, W) scaled to 0..1 between its 1st and 99.5th percentiles (float64)."""
     image = np.asarray(image, np.float64)
@@ -120,7 +111,7 @@ def error_overlay(mask: np.ndarray, label: np.ndarray, background: np.ndarray | 
     true positives :data:`TP_COLOR`, false positives :data:`FP_COLOR`, false negatives
     :data:`FN_COLOR`; true negatives black, or the background image (H, W) stretched and
     dimmed to at most :data:`DIM_LEVEL` in grey."""
-    _check_same_shape(mask=mask, label=label, background=background)
+    check_same_shape(mask=mask, label=label, background=background)
     pred, truth = np.asarray(mask, bool), np.asarray(label, bool)
     if background is None:
         rgb = np.zeros((*pred.shape, 3), np.uint8)
@@ -149,9 +140,7 @@ def subject_figure(
     input. The Dice of mask against label goes into the title; it is returned."""
     from matplotlib.patches import Patch
 
-    from octaseg.metrics import confusion, dice
-
-    _check_same_shape(image=image, probability=probability, mask=mask, label=label)
+    check_same_shape(image=image, probability=probability, mask=mask, label=label)
     pred, truth = np.asarray(mask, bool), np.asarray(label, bool)
     counts = confusion(pred, truth)
     score = dice(counts)
@@ -198,71 +187,6 @@ def subject_figure(
 # --------------------------------------------------------------------------- ROC and PR curves
 
 
-class Curves(NamedTuple):
-    """ROC and precision-recall points at descending thresholds (bins + 1,): the first
-    threshold predicts every pixel vessel, the last (above 1) none."""
-
-    thresholds: np.ndarray
-    fpr: np.ndarray
-    tpr: np.ndarray
-    precision: np.ndarray
-    recall: np.ndarray
-    auc_roc: float
-    #: average precision: sum over thresholds of (recall step) x precision, no interpolation
-    average_precision: float
-    #: fraction of vessel pixels: the precision of a random guess
-    prevalence: float
-
-
-def pixel_histograms(probability: np.ndarray, label: np.ndarray, bins: int = 1000) -> np.ndarray:
-    """Counts (2, bins) of background (row 0) and vessel (row 1) pixels per probability bin
-    [k / bins, (k + 1) / bins) (the last bin includes 1) of a probability map (H, W) in 0..1
-    and its label (H, W). Histograms of several images add up to their pooled histogram."""
-    _check_same_shape(probability=probability, label=label)
-    if bins < 1:
-        raise ValueError(f"need at least one bin, got bins={bins}")
-    prob = np.asarray(probability, np.float64).ravel()
-    if not np.isfinite(prob).all():
-        raise ValueError(f"probabilities must be finite, got {np.count_nonzero(~np.isfinite(prob))} NaN/inf")
-    if prob.size and (prob.min() < 0 or prob.max() > 1):
-        raise ValueError(f"probabilities must lie in 0..1, got values from {prob.min()} to {prob.max()}")
-    index = np.minimum((prob * bins).astype(np.int64), bins - 1)
-    vessel = np.asarray(label, bool).ravel()
-    return np.stack([np.bincount(index[~vessel], minlength=bins), np.bincount(index[vessel], minlength=bins)])
-
-
-def binned_curves(histograms: np.ndarray) -> Curves:
-    """ROC and PR curves with their areas from background/vessel counts (2, bins) per
-    probability bin (see :func:`pixel_histograms`), a pixel counted vessel at threshold
-    k / bins when its bin is k or above. Exact up to ties within a bin (these count as
-    ties: half in the ROC area). Needs vessel and background pixels."""
-    counts = np.asarray(histograms)
-    if counts.ndim != 2 or counts.shape[0] != 2 or counts.shape[1] < 1:
-        raise ValueError(f"expected counts of shape (2, bins), got shape {counts.shape}")
-    n_neg, n_pos = (int(n) for n in counts.sum(axis=1))
-    if n_pos == 0 or n_neg == 0:
-        raise ValueError(f"curves need vessel and background pixels, got {n_pos} vessel, {n_neg} background")
-    bins = counts.shape[1]
-    # predicted positives at threshold k / bins for k = 0..bins: counts of bins >= k
-    fp = np.r_[np.cumsum(counts[0, ::-1])[::-1], 0].astype(np.float64)
-    tp = np.r_[np.cumsum(counts[1, ::-1])[::-1], 0].astype(np.float64)
-    fpr, tpr = fp / n_neg, tp / n_pos
-    predicted = tp + fp
-    precision = np.divide(tp, predicted, out=np.ones_like(tp), where=predicted > 0)
-    auc_roc = float(np.sum((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2))
-    average_precision = float(np.sum((tpr[:-1] - tpr[1:]) * precision[:-1]))
-    return Curves(
-        thresholds=np.arange(bins + 1) / bins,
-        fpr=fpr,
-        tpr=tpr,
-        precision=precision,
-        recall=tpr,
-        auc_roc=auc_roc,
-        average_precision=average_precision,
-        prevalence=n_pos / (n_pos + n_neg),
-    )
-
-
 def roc_pr_figure(
     path: str | Path,
     subjects: Sequence[int | str],
@@ -271,7 +195,7 @@ def roc_pr_figure(
     threshold: float = 0.5,
 ) -> Curves:
     """ROC (left) and precision-recall (right) curves, written as PNG: the pooled curve of
-    all subjects' pixels (histograms (2, bins) each, see :func:`pixel_histograms`) with its
+    all subjects' pixels (histograms (2, bins) each, see :func:`octaseg.metrics.pixel_histograms`) with its
     area in the legend, one thin line per subject that has vessels and background, and a
     dot at the mask threshold. Returns the pooled curves."""
     if len(subjects) != len(histograms) or not subjects:
