@@ -29,7 +29,7 @@ def test_against_sklearn(rng, density):
 
 def test_edge_cases_defined():
     empty, full = np.zeros((4, 4), bool), np.ones((4, 4), bool)
-    perfect = {**{name: 1.0 for name in metrics.METRICS}, "cldice": 1.0, "hd95": 0.0}
+    perfect = {**{name: 1.0 for name in metrics.METRICS}, "cldice": 1.0, "hd95": 0.0, "hd95_max": 0.0}
     assert metrics.score(empty, empty) == perfect
     assert metrics.score(full, full) == perfect
     miss = metrics.score(empty, full)  # every vessel missed
@@ -83,6 +83,51 @@ def test_hausdorff_and_cldice_hand_made():
     assert metrics.cldice(empty, empty) == 1 and metrics.cldice(empty, a) == 0
     assert metrics.hausdorff(empty, empty) == 0
     assert metrics.hausdorff(empty, a) == pytest.approx(np.hypot(20, 30))
+
+
+def square_and_stray_pixel() -> tuple[np.ndarray, np.ndarray]:
+    """A 3x3 square (surface: its 8 outer pixels) as the target (9, 12), and the same square
+    with one stray pixel 6 px to the right of its middle row as the prediction: directed
+    distances prediction -> target are [0] * 8 + [6], target -> prediction [0] * 8."""
+    target = np.zeros((9, 12), bool)
+    target[2:5, 2:5] = True
+    pred = target.copy()
+    pred[3, 10] = True
+    return pred, target
+
+
+def test_hd95_conventions_by_hand():
+    pred, target = square_and_stray_pixel()
+    # pooled (medpy): 16 zeros and a 6; the 95th percentile lies at 0.95 * 16 = 15.2 of the
+    # sorted 17, 0.2 of the way from 0 to 6
+    assert metrics.hausdorff(pred, target, 95) == pytest.approx(1.2)
+    # larger of the directions (MONAI): 8 zeros and a 6 at 0.95 * 8 = 7.6, 0.6 of the way
+    assert metrics.hausdorff(pred, target, 95, combine="max") == pytest.approx(3.6)
+    assert metrics.hausdorff(target, pred, 95, combine="max") == pytest.approx(3.6)  # symmetric
+    assert metrics.hausdorff(pred, target, 100) == metrics.hausdorff(pred, target, 100, combine="max") == 6
+    values = metrics.score(pred, target)
+    assert (values["hd95"], values["hd95_max"]) == pytest.approx((1.2, 3.6))
+    empty = np.zeros_like(target)
+    assert metrics.hausdorff(empty, empty, combine="max") == 0
+    assert metrics.hausdorff(empty, target, combine="max") == pytest.approx(np.hypot(9, 12))
+    with pytest.raises(ValueError, match="got 'mean'"):
+        metrics.hausdorff(pred, target, combine="mean")
+
+
+def test_hd95_max_against_monai(rng):
+    pytest.importorskip("monai")
+    from monai.metrics import compute_hausdorff_distance
+    from scipy import ndimage
+
+    for _ in range(5):
+        a = ndimage.binary_opening(rng.random((50, 60)) < 0.4)
+        b = ndimage.binary_opening(rng.random((50, 60)) < 0.4)
+        # (batch, class, H, W), the one class counted (include_background)
+        theirs = compute_hausdorff_distance(a[None, None], b[None, None], True, percentile=95)
+        assert metrics.hausdorff(a, b, 95, combine="max") == pytest.approx(float(theirs), rel=1e-5)
+    pred, target = square_and_stray_pixel()
+    theirs = compute_hausdorff_distance(pred[None, None], target[None, None], True, percentile=95)
+    assert float(theirs) == pytest.approx(3.6, rel=1e-5)  # the hand-computed value
 
 
 def test_auc_edge_cases_and_fov():
