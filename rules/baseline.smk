@@ -1,10 +1,11 @@
 # The classical baseline: Frangi vesselness (sigmas 2, 4, 6) + Otsu on the OCTA(FULL) image
-# (with source maps or folders: the subject's reference image, see reference_image).
+# (with source maps or folders: the subject's reference image, see _reference_image in
+# common.smk).
 
 
 rule baseline:
     input:
-        lambda wc: reference_image(wc.id),
+        get_reference_image,
     output:
         "results/frangi_otsu/masks/{id}.png",
     log:

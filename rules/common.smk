@@ -1,4 +1,13 @@
-# Shared definitions: dataset location, subjects per split, experiment settings.
+# Shared definitions of the rules, in one convention (that of the snakemake-workflows
+# repositories):
+# - UPPER_CASE constants: the settings read from config, and the file lists that do not
+#   depend on a job's wildcards, computed once when the workflow is parsed (a list may
+#   hold a wildcard pattern, such as TEST_MASKS' {method});
+# - get_<what>(wildcards): every input and params function, named for what it returns and
+#   passed to a rule by name (no lambdas in the rules);
+# - _<name>(subject_id, ...): the helpers the two above share; rules do not call them.
+from pathlib import Path
+
 from octaseg.config import (
     block_depth,
     channels_from,
@@ -10,6 +19,7 @@ from octaseg.config import (
     expected_scans,
     experiment_settings,
     reference_map,
+    ship_provenance,
     shipped_experiment,
     splits,
     training_settings,
@@ -33,7 +43,7 @@ IMAGE_ORIENTATION = ORIENTATION if SOURCE == "bscans" else "identity"
 # Where each subject's label and en-face images are (octaseg.layout.DataLayout).
 LAYOUT = data_layout(config)
 SPLITS = splits(config, LAYOUT)
-# With source maps, the map that stands for a subject (see reference_image).
+# With source maps, the map that stands for a subject (see _reference_image).
 REFERENCE_MAP = reference_map(config)
 EXPERIMENTS = enabled_experiments(config)  # those not set to false
 # Classical baseline beside the trained models: evaluated and summarized like them.
@@ -55,28 +65,22 @@ wildcard_constraints:
     method="|".join(METHODS),
 
 
-def bscan_folder_fingerprint(modality):
-    """A param function: the fingerprint of a subject's B-scan folder. It takes only the
-    wildcards: Snakemake leaves params computed from `input` out of its params trigger.
-    """
-
-    def fingerprint(wildcards):
-        return bscan_fingerprint(bscan_dir(DATA_ROOT, FOV, wildcards.id, modality))
-
-    return fingerprint
+def _label(subject_id):
+    """A subject's large-vessel label, wherever the dataset's layout keeps it."""
+    return str(LAYOUT.label(subject_id))
 
 
-def settings(wildcards):
-    """An experiment's training settings: those that change what the model learns, so
-    that changing a prediction-only setting (INFERENCE_ONLY) does not retrain."""
-    return training_settings(config, wildcards.exp)
+def _reference_image(subject_id):
+    """The en-face image that stands for a subject in the orientation guard, the baseline
+    and the figures: the workflow's OCTA(FULL) mean projection; with source maps the map
+    REFERENCE_MAP (OCTA(FULL) when an experiment reads it, else the first channel of the
+    first experiment, by name); with source folders the subject's image."""
+    if SOURCE == "bscans":
+        return f"results/projections/{Channel.parse('OCTA(FULL)').key}/{subject_id}.tif"
+    return str(LAYOUT.en_face(REFERENCE_MAP, subject_id))
 
 
-def inference_settings(wildcards):
-    return experiment_settings(config, wildcards.exp)
-
-
-def model_input(exp, subject_id):
+def _model_inputs(exp, subject_id):
     """The files an experiment reads for one subject: one en-face image per channel
     (projected here, equalized, or the official map), or for a volume (IPN) experiment
     one volume per modality (channel), resampled to its block depth and in the label
@@ -96,24 +100,7 @@ def model_input(exp, subject_id):
     return [f"results/projections/{c.key}/{subject_id}.tif" for c in channels]
 
 
-def reference_image(subject_id):
-    """The en-face image that stands for a subject in the orientation guard, the baseline
-    and the figures: the workflow's OCTA(FULL) mean projection; with source maps the map
-    REFERENCE_MAP (OCTA(FULL) when an experiment reads it, else the first channel of the
-    first experiment, by name); with source folders the subject's image."""
-    if SOURCE == "bscans":
-        return f"results/projections/{Channel.parse('OCTA(FULL)').key}/{subject_id}.tif"
-    return str(LAYOUT.en_face(REFERENCE_MAP, subject_id))
-
-
-def reference_name():
-    """What reference_image is, in words, for figure titles."""
-    if SOURCE == "bscans":
-        return "OCTA(FULL) mean projection"
-    return f"{REFERENCE_MAP} map" if SOURCE == "maps" else "image"
-
-
-def reads_en_face(method):
+def _reads_en_face(method):
     """Whether a method is an experiment that reads en-face images (not the baseline, not
     a volume (IPN) experiment)."""
     return (
@@ -122,60 +109,62 @@ def reads_en_face(method):
     )
 
 
-def figure_input(method, subject_id):
-    """The en-face image a method's figures show: the first channel an en-face experiment
-    read; for the baseline and volume (IPN) experiments the reference image."""
-    if reads_en_face(method):
-        return model_input(method, subject_id)[0]
-    return reference_image(subject_id)
+def _bscan_folder(subject_id, modality):
+    return str(bscan_dir(DATA_ROOT, FOV, subject_id, modality))
 
 
-def figure_input_name(method):
-    """What figure_input shows, in words: e.g. 'OCTA(ILM_OPL) map' or 'OCTA(FULL)
-    projection, equalized'."""
-    if not reads_en_face(method):
-        return reference_name()
-    exp_settings = experiment_settings(config, method)
-    channel = exp_settings["channels"][0]
-    if SOURCE == "folders":
-        return "image"
-    if channels_from(config, exp_settings) == "maps":
-        return f"{channel} map"
-    equalized = ", equalized" if exp_settings["input"] == "equalized" else ""
-    return f"{channel} projection{equalized}"
+# The subjects' files, per split (in the split's order) and of all subjects (ALL_IDS).
+LABELS = {split: [_label(i) for i in ids] for split, ids in SPLITS.items()}
+ALL_LABELS = [_label(i) for i in ALL_IDS]
+ALL_REFERENCE_IMAGES = [_reference_image(i) for i in ALL_IDS]
+# The orientation guard's outputs, per split: jobs that use a split's labels wait for
+# them, so a mis-oriented label stops the run first.
+ORIENTATION_CHECKS = {
+    split: [f"results/orientation/{i}.json" for i in ids]
+    for split, ids in SPLITS.items()
+}
+# A method's masks of the test subjects (the pattern keeps the rule's {method}).
+TEST_MASKS = expand("results/{{method}}/masks/{id}.png", id=SPLITS["test"])
+# What _reference_image is, in words, for figure titles.
+if SOURCE == "bscans":
+    REFERENCE_NAME = "OCTA(FULL) mean projection"
+else:
+    REFERENCE_NAME = f"{REFERENCE_MAP} map" if SOURCE == "maps" else "image"
 
 
-def subject_label(subject_id):
-    """A subject's large-vessel label, wherever the dataset's layout keeps it."""
-    return str(LAYOUT.label(subject_id))
+def get_bscans(wildcards):
+    """A subject's OCTA B-scan folder."""
+    return _bscan_folder(wildcards.id, "OCTA")
 
 
-def split_inputs(split):
-    def inputs(wildcards):
-        return [f for i in SPLITS[split] for f in model_input(wildcards.exp, i)]
-
-    return inputs
+def get_oct_bscans(wildcards):
+    """A subject's OCT B-scan folder."""
+    return _bscan_folder(wildcards.id, "OCT")
 
 
-def split_labels(split):
-    return [subject_label(i) for i in SPLITS[split]]
+# The fingerprints of a subject's B-scan folders, as params: they take only the wildcards,
+# as Snakemake leaves params computed from `input` out of its params trigger.
+def get_bscans_fingerprint(wildcards):
+    """The fingerprint of a subject's OCTA B-scan folder."""
+    return bscan_fingerprint(_bscan_folder(wildcards.id, "OCTA"))
 
 
-def test_probabilities(wildcards):
-    """A method's probability maps of the test subjects: trained models have them, the
-    baseline none."""
-    if wildcards.method not in EXPERIMENTS:
-        return []
-    return [f"results/{wildcards.method}/probability/{i}.tif" for i in SPLITS["test"]]
+def get_oct_bscans_fingerprint(wildcards):
+    """The fingerprint of a subject's OCT B-scan folder."""
+    return bscan_fingerprint(_bscan_folder(wildcards.id, "OCT"))
 
 
-def orientation_checks(*splits):
-    """The orientation guard's outputs for the subjects of some splits: jobs that use
-    their labels wait for them, so a mis-oriented label stops the run first."""
-    return [f"results/orientation/{i}.json" for s in splits for i in SPLITS[s]]
+def get_surfaces_source(wildcards):
+    """GT_Layers where config `layers` asks for it, or (auto) where it is present or,
+    in the synthetic dataset, about to be written; else the OCT volume."""
+    gt = layers_path(DATA_ROOT, wildcards.id)
+    present = SYNTHETIC or gt.is_file()
+    if config["layers"] == "gt" or (config["layers"] == "auto" and present):
+        return str(gt)
+    return f"results/volumes_oct/{wildcards.id}.h5"
 
 
-def projection_inputs(wildcards):
+def get_projection_inputs(wildcards):
     """A channel's volume, and for a slab the subject's layer surfaces."""
     channel = Channel.from_key(wildcards.channel)
     inputs = {
@@ -186,17 +175,80 @@ def projection_inputs(wildcards):
     return inputs
 
 
-def surfaces_input(wildcards):
-    """GT_Layers where config `layers` asks for it, or (auto) where it is present or,
-    in the synthetic dataset, about to be written; else the OCT volume."""
-    gt = layers_path(DATA_ROOT, wildcards.id)
-    present = SYNTHETIC or gt.is_file()
-    if config["layers"] == "gt" or (config["layers"] == "auto" and present):
-        return str(gt)
-    return f"results/volumes_oct/{wildcards.id}.h5"
+def get_ingested_volume(wildcards):
+    """A subject's ingested volume of a modality."""
+    return f"results/{VOLUME_FOLDER[wildcards.modality]}/{wildcards.id}.h5"
 
 
-def ship_input(wildcards):
+def get_reference_image(wildcards):
+    """A subject's reference image (_reference_image)."""
+    return _reference_image(wildcards.id)
+
+
+def get_label(wildcards):
+    """A subject's large-vessel label."""
+    return _label(wildcards.id)
+
+
+def get_model_inputs(wildcards):
+    """The files an experiment reads for one subject (_model_inputs)."""
+    return _model_inputs(wildcards.exp, wildcards.id)
+
+
+def get_train_model_inputs(wildcards):
+    """The files an experiment reads for the train split's subjects, in their order."""
+    return [f for i in SPLITS["train"] for f in _model_inputs(wildcards.exp, i)]
+
+
+def get_val_model_inputs(wildcards):
+    """The files an experiment reads for the val split's subjects, in their order."""
+    return [f for i in SPLITS["val"] for f in _model_inputs(wildcards.exp, i)]
+
+
+def get_training_settings(wildcards):
+    """An experiment's training settings: those that change what the model learns, so
+    that changing a prediction-only setting (INFERENCE_ONLY) does not retrain."""
+    return training_settings(config, wildcards.exp)
+
+
+def get_experiment_settings(wildcards):
+    """All of an experiment's settings, prediction's too."""
+    return experiment_settings(config, wildcards.exp)
+
+
+def get_test_probabilities(wildcards):
+    """A method's probability maps of the test subjects: trained models have them, the
+    baseline none."""
+    if wildcards.method not in EXPERIMENTS:
+        return []
+    return [f"results/{wildcards.method}/probability/{i}.tif" for i in SPLITS["test"]]
+
+
+def get_figure_images(wildcards):
+    """The en-face image a method's figures show, per test subject: the first channel an
+    en-face experiment read; for the baseline and volume (IPN) experiments the reference
+    image."""
+    if _reads_en_face(wildcards.method):
+        return [_model_inputs(wildcards.method, i)[0] for i in SPLITS["test"]]
+    return [_reference_image(i) for i in SPLITS["test"]]
+
+
+def get_figure_image_name(wildcards):
+    """What get_figure_images shows, in words: e.g. 'OCTA(ILM_OPL) map' or 'OCTA(FULL)
+    projection, equalized'."""
+    if not _reads_en_face(wildcards.method):
+        return REFERENCE_NAME
+    exp_settings = experiment_settings(config, wildcards.method)
+    channel = exp_settings["channels"][0]
+    if SOURCE == "folders":
+        return "image"
+    if channels_from(config, exp_settings) == "maps":
+        return f"{channel} map"
+    equalized = ", equalized" if exp_settings["input"] == "equalized" else ""
+    return f"{channel} projection{equalized}"
+
+
+def get_ship_checkpoint(wildcards):
     """What the ship job exports: the best.pt of the experiment config `ship` names (an
     error saying so when it names none)."""
     if SHIP is None:
@@ -206,3 +258,23 @@ def ship_input(wildcards):
             "experiment's name"
         )
     return f"results/{SHIP}/best.pt"
+
+
+# The shipped experiment's settings and provenance: functions, so that they are read only
+# when the ship job is planned (after get_ship_checkpoint has checked that there is one).
+def get_ship_settings(wildcards):
+    """The shipped experiment's settings, prediction's too (tta): best.pt stores its
+    training ones."""
+    return experiment_settings(config, SHIP)
+
+
+def get_ship_provenance(wildcards):
+    """What the shipped model was trained on (octaseg.config.ship_provenance)."""
+    return ship_provenance(config, SHIP)
+
+
+def get_synthetic_root(wildcards, output):
+    """The synthetic dataset's root: three levels above Label/GT_LargeVessel/<id>.bmp.
+    It takes `output` so that the params trigger leaves it out, like any param derived
+    from a job's files."""
+    return str(Path(output.label).parents[2])

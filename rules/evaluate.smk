@@ -3,13 +3,11 @@
 
 rule evaluate:
     input:
-        masks=lambda wc: expand(
-            "results/{method}/masks/{id}.png", method=wc.method, id=SPLITS["test"]
-        ),
-        labels=split_labels("test"),
-        orientation=orientation_checks("test"),
+        masks=TEST_MASKS,
+        labels=LABELS["test"],
+        orientation=ORIENTATION_CHECKS["test"],
         # probability maps, for AUC-ROC / AUC-PR: trained models have them, the baseline not
-        probabilities=test_probabilities,
+        probabilities=get_test_probabilities,
     output:
         "results/{method}/metrics.csv",
     log:

@@ -9,14 +9,12 @@ from snakemake.io import report as report_flag
 rule subject_figures:
     input:
         # the image each method read (its first channel), named in the figure
-        projections=lambda wc: [figure_input(wc.method, i) for i in SPLITS["test"]],
-        masks=lambda wc: expand(
-            "results/{method}/masks/{id}.png", method=wc.method, id=SPLITS["test"]
-        ),
-        labels=split_labels("test"),
-        orientation=orientation_checks("test"),
+        projections=get_figure_images,
+        masks=TEST_MASKS,
+        labels=LABELS["test"],
+        orientation=ORIENTATION_CHECKS["test"],
         # the trained models' probability maps; the baseline has none
-        probabilities=test_probabilities,
+        probabilities=get_test_probabilities,
     output:
         # one figure per test subject, in the report under its method, labelled by subject
         [
@@ -39,7 +37,7 @@ rule subject_figures:
         runtime=30,
     params:
         ids=SPLITS["test"],
-        input_name=lambda wc: figure_input_name(wc.method),
+        input_name=get_figure_image_name,
     script:
         "../workflow_scripts/subject_figures.py"
 
@@ -47,8 +45,8 @@ rule subject_figures:
 rule roc_pr:
     input:
         probabilities=expand("results/{{exp}}/probability/{id}.tif", id=SPLITS["test"]),
-        labels=split_labels("test"),
-        orientation=orientation_checks("test"),
+        labels=LABELS["test"],
+        orientation=ORIENTATION_CHECKS["test"],
     output:
         report(
             "results/{exp}/roc_pr.png",

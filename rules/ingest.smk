@@ -4,7 +4,7 @@
 
 rule ingest:
     input:
-        bscans=lambda wc: str(bscan_dir(DATA_ROOT, FOV, wc.id)),
+        bscans=get_bscans,
     output:
         "results/volumes/{id}.h5",
     log:
@@ -19,14 +19,14 @@ rule ingest:
         expect_scans=EXPECT_SCANS,
         dataset="octa",
         # a B-scan overwritten in place re-ingests (the folder's mtime does not change)
-        fingerprint=bscan_folder_fingerprint("OCTA"),
+        fingerprint=get_bscans_fingerprint,
     script:
         "../workflow_scripts/ingest.py"
 
 
 use rule ingest as ingest_oct with:
     input:
-        bscans=lambda wc: str(bscan_dir(DATA_ROOT, FOV, wc.id, "OCT")),
+        bscans=get_oct_bscans,
     output:
         "results/volumes_oct/{id}.h5",
     log:
@@ -34,4 +34,4 @@ use rule ingest as ingest_oct with:
     params:
         expect_scans=EXPECT_SCANS,
         dataset="oct",
-        fingerprint=bscan_folder_fingerprint("OCT"),
+        fingerprint=get_oct_bscans_fingerprint,

@@ -4,7 +4,7 @@
 
 rule surfaces:
     input:
-        surfaces_input,
+        get_surfaces_source,
     output:
         "results/surfaces/{id}.h5",
     log:

@@ -5,8 +5,8 @@
 
 rule orientation:
     input:
-        projection=lambda wc: reference_image(wc.id),
-        label=lambda wc: subject_label(wc.id),
+        projection=get_reference_image,
+        label=get_label,
     output:
         "results/orientation/{id}.json",
     log:

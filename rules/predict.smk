@@ -4,7 +4,7 @@
 rule predict:
     input:
         checkpoint="results/{exp}/best.pt",
-        image=lambda wc: model_input(wc.exp, wc.id),
+        image=get_model_inputs,
     output:
         mask="results/{exp}/masks/{id}.png",
         probability="results/{exp}/probability/{id}.tif",
@@ -17,6 +17,6 @@ rule predict:
         mem_mb=4000,
         runtime=20,
     params:
-        settings=inference_settings,
+        settings=get_experiment_settings,
     script:
         "../workflow_scripts/predict.py"

@@ -4,7 +4,7 @@
 
 rule project:
     input:
-        unpack(projection_inputs),
+        unpack(get_projection_inputs),
     output:
         "results/projections/{channel}/{id}.tif",
     log:

@@ -4,8 +4,8 @@
 rule realism:
     input:
         volumes=expand("results/volumes/{id}.h5", id=ALL_IDS),
-        projections=[reference_image(i) for i in ALL_IDS],
-        labels=[subject_label(i) for i in ALL_IDS],
+        projections=ALL_REFERENCE_IMAGES,
+        labels=ALL_LABELS,
     output:
         report(
             "results/realism.csv", caption="../report/realism.rst", category="Dataset"
@@ -26,8 +26,9 @@ rule realism:
 
 rule dataset_figure:
     input:
-        projections=[reference_image(i) for i in ALL_IDS[:4]],
-        labels=[subject_label(i) for i in ALL_IDS[:4]],
+        # the first four subjects
+        projections=ALL_REFERENCE_IMAGES[:4],
+        labels=ALL_LABELS[:4],
     output:
         report(
             "results/figures/dataset_examples.png",

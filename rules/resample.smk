@@ -4,7 +4,7 @@
 
 rule resample:
     input:
-        lambda wc: f"results/{VOLUME_FOLDER[wc.modality]}/{wc.id}.h5",
+        get_ingested_volume,
     output:
         "results/{modality}_d{depth}/{id}.h5",
     log:

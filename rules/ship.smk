@@ -6,7 +6,6 @@
 from pathlib import Path
 
 from octaseg.checkpoints import SHIPPED
-from octaseg.config import ship_provenance
 
 # absolute, so that --directory elsewhere still writes into the package
 SHIP_TO = config.get("ship_to") or str(
@@ -16,7 +15,7 @@ SHIP_TO = config.get("ship_to") or str(
 
 rule ship:
     input:
-        checkpoint=ship_input,
+        checkpoint=get_ship_checkpoint,
     output:
         SHIP_TO,
     log:
@@ -29,7 +28,7 @@ rule ship:
         runtime=5,
     params:
         # the experiment's prediction settings too (tta): best.pt stores its training ones
-        settings=lambda wc: experiment_settings(config, SHIP),
-        provenance=lambda wc: ship_provenance(config, SHIP),
+        settings=get_ship_settings,
+        provenance=get_ship_provenance,
     script:
         "../workflow_scripts/ship.py"

@@ -1,6 +1,4 @@
 # Synthetic dataset in the exact OCTA-500 layout, only when no data_root is configured.
-from pathlib import Path
-
 from octaseg.config import synthetic_geometry
 from octaseg.layout import map_path
 from octaseg.projection import MAP_REDUCTIONS
@@ -33,8 +31,7 @@ if SYNTHETIC:
             mem_mb=3000,
             runtime=10,
         params:
-            # the dataset root is three levels above Label/GT_LargeVessel/<id>.bmp
-            root=lambda wildcards, output: str(Path(output.label).parents[2]),
+            root=get_synthetic_root,
             fov=FOV,
             orientation=ORIENTATION,
             seed=config["synthetic"]["seed"],

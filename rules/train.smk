@@ -3,11 +3,11 @@
 
 rule train:
     input:
-        train_images=split_inputs("train"),
-        train_labels=split_labels("train"),
-        val_images=split_inputs("val"),
-        val_labels=split_labels("val"),
-        orientation=orientation_checks("train", "val"),
+        train_images=get_train_model_inputs,
+        train_labels=LABELS["train"],
+        val_images=get_val_model_inputs,
+        val_labels=LABELS["val"],
+        orientation=ORIENTATION_CHECKS["train"] + ORIENTATION_CHECKS["val"],
     output:
         best="results/{exp}/best.pt",
         last="results/{exp}/last.pt",
@@ -29,8 +29,8 @@ rule train:
         mem_mb=16000,
         runtime=720,
     params:
-        settings=settings,
+        settings=get_training_settings,
         # resumable state, outside the declared outputs (see workflow_scripts/train.py)
-        state_dir=lambda wc: f"results/{wc.exp}/resume",
+        state_dir="results/{exp}/resume",
     script:
         "../workflow_scripts/train.py"
