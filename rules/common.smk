@@ -155,13 +155,16 @@ def get_oct_bscans_fingerprint(wildcards):
 
 
 def get_surfaces_source(wildcards):
-    """GT_Layers where config `layers` asks for it, or (auto) where it is present or,
-    in the synthetic dataset, about to be written; else the OCT volume."""
+    """Where a subject's layer surfaces come from, named for the rule's script:
+    gt_layers, the GT_Layers file, where config `layers` asks for it, or (auto) where it
+    is present or, in the synthetic dataset, about to be written; else oct_volume, the
+    OCT volume they are estimated from. Unpacked: the name is the decision, not a param,
+    so that the params trigger does not re-run surfaces made before it was named."""
     gt = layers_path(DATA_ROOT, wildcards.id)
     present = SYNTHETIC or gt.is_file()
     if config["layers"] == "gt" or (config["layers"] == "auto" and present):
-        return str(gt)
-    return f"results/volumes_oct/{wildcards.id}.h5"
+        return {"gt_layers": str(gt)}
+    return {"oct_volume": f"results/volumes_oct/{wildcards.id}.h5"}
 
 
 def get_projection_inputs(wildcards):

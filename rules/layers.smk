@@ -4,7 +4,8 @@
 
 rule surfaces:
     input:
-        get_surfaces_source,
+        # named gt_layers or oct_volume: the script reads the one it is given
+        unpack(get_surfaces_source),
     output:
         "results/surfaces/{id}.h5",
     log:
