@@ -18,10 +18,9 @@ from octaseg.layout import (
     format_ids,
     parse_ids,
 )
+from octaseg.presets import block_depth as model_block_depth
 
 SYNTHETIC_ROOT = "resources/synthetic"
-#: Depth pooling of the original IPN: 160 -> 32 -> 8 -> 4 -> 2 -> 1.
-IPN_SEED_POOLS = (5, 4, 2, 2, 2)
 
 
 def enabled_experiments(config: Mapping[str, Any]) -> list[str]:
@@ -253,15 +252,9 @@ def ship_provenance(config: Mapping[str, Any], experiment: str) -> dict[str, Any
 
 def block_depth(settings: Mapping[str, Any]) -> int:
     """Depth rows a volume-input (IPN) experiment's blocks have: the product of its
-    depth pools (160 for the original network)."""
-    model = settings["model"]
-    pools = model.get("pools") or (IPN_SEED_POOLS if model.get("preset") == "seed" else None)
-    if model["name"] != "ipn" or not pools:
-        raise ValueError(f"input 'volume' needs model ipn with preset seed or pools, got {dict(model)}")
-    depth = 1
-    for pool in pools:
-        depth *= int(pool)
-    return depth
+    depth pools (160 for the original network), as :func:`octaseg.presets.block_depth`
+    has it for the experiment's model."""
+    return model_block_depth(settings["model"])
 
 
 def channels_from(config: Mapping[str, Any], settings: Mapping[str, Any]) -> str:

@@ -14,20 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from octaseg.config import IPN_SEED_POOLS
-
-PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "unet": {
-        "seed": {"in_channels": 1, "num_classes": 2, "base": 64, "depth": 4, "up_kernel": 4},
-    },
-    "ipn": {
-        "seed": {"in_channels": 1, "num_classes": 2, "channels": 64, "pools": IPN_SEED_POOLS},
-    },
-}
+from octaseg.presets import PRESETS, pooled_depth
 
 
 class DoubleConv(nn.Sequential):
@@ -139,7 +129,7 @@ class IPN(nn.Module):
     @property
     def depth(self) -> int:
         """The block depth the network takes: the product of its pooling factors."""
-        return int(np.prod(self.pools))
+        return pooled_depth(self.pools)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 5 or x.shape[2] != self.depth:
