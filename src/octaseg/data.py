@@ -1,12 +1,19 @@
-"""Training data: random augmented patches cut from en-face images and their masks."""
+"""Training data: random augmented patches cut from en-face images and their masks, or
+random blocks of volumes (IPN), drawn in batches; :func:`training_sampler` builds the
+sampler an experiment's settings ask for from the train split's files."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import albumentations as A
 import cv2
+import h5py
 import numpy as np
+
+from octaseg.io import BLOCKS_DATASET, read_label
+from octaseg.model_input import labelled_inputs, per_subject
 
 #: Augmentations beyond crop, rot90 and flips, each drawn with its probability
 #: (``augment`` setting; 0 or missing: off). Geometric ones act on image and mask alike.
@@ -162,10 +169,6 @@ class BlockSampler:
     def __init__(
         self, paths: Sequence[Sequence[str]], masks: Sequence[np.ndarray], block: int, seed: int = 0
     ) -> None:
-        import h5py
-
-        from octaseg.io import BLOCKS_DATASET
-
         if not paths or len(paths) != len(masks):
             raise ValueError(f"need as many masks as subjects (>0), got {len(paths)} and {len(masks)}")
         self.datasets = [[h5py.File(p, "r")[BLOCKS_DATASET] for p in files] for files in paths]
@@ -209,5 +212,22 @@ class BlockSampler:
         return np.stack(xs), np.stack(ys).astype(np.int64)
 
 
-def _stats(ds) -> tuple[float, float]:
+def _stats(ds: h5py.Dataset) -> tuple[float, float]:
     return float(ds.attrs["mean"]), float(ds.attrs["std"]) or 1.0
+
+
+def training_sampler(
+    files: Sequence[str], labels: Sequence[str], settings: Mapping[str, Any]
+) -> PatchSampler | BlockSampler:
+    """The sampler of an experiment's train split: ``files`` listed subject after subject
+    (one per channel, :func:`~octaseg.model_input.per_subject`), ``labels`` one per
+    subject. Volume input (IPN): a :class:`BlockSampler` reading blocks from the files;
+    else a :class:`PatchSampler` on the images as prediction prepares them
+    (:func:`~octaseg.model_input.load_model_input`), with ``settings["augment"]``."""
+    patch, seed = settings["patch_size"], settings["seed"]
+    if settings["input"] == "volume":
+        masks = [read_label(path) for path in labels]  # BlockSampler checks their shapes
+        return BlockSampler(per_subject(files, len(labels)), masks, patch, seed=seed)
+    images, masks = labelled_inputs(files, labels, settings)  # (channels, H, W) each
+    images = [x[0] if len(x) == 1 else np.moveaxis(x, 0, -1) for x in images]  # (H, W[, channels])
+    return PatchSampler(images, masks, patch, seed=seed, augment=settings.get("augment"))

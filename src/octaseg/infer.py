@@ -17,15 +17,15 @@ rot90 (``d4``: 8 views). A predictor maps a float32 tensor (B, C, h, w) to per-c
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from octaseg.losses import vessel_probability
+from octaseg.model_input import load_model_input as load_model_input  # moved there; bench/ imports it here
 
 Predictor = Callable[[torch.Tensor], torch.Tensor]
 
@@ -225,95 +225,3 @@ def inference_amp(setting: bool | str, device: torch.device) -> bool:
     """Mixed precision for prediction: as set, and with ``auto`` on CUDA only (on CPU a
     prediction is cheap next to training, and float32 keeps it exact)."""
     return device.type == "cuda" if setting == "auto" else bool(setting)
-
-
-def load_model_input(
-    paths: Sequence[str | Path], settings: Mapping[str, Any], orientation: str = "flipud"
-) -> np.ndarray:
-    """What a model trained with ``settings`` reads for one subject, prepared as training
-    prepared it.
-
-    En-face models (input projection or equalized) take one file per channel
-    (``settings["channels"]``, OCTA(FULL) alone by default): a projection image (TIFF/PNG,
-    or an official map BMP, already in the label frame) or, for OCTA(FULL), an ingested
-    HDF5 volume (dataset ``octa``), whose mean projection is turned by ``orientation``;
-    equalized models equalize each; then each is normalized on its own
-    (``settings["normalize"]``). Returns float32 (channels, H, W).
-
-    Volume models (IPN) take one file per channel (``settings["modalities"]``): resampled
-    label-frame volumes (dataset ``blocks``, as the resample rule writes them) or ingested
-    volumes (dataset ``octa``/``oct``), resampled to the model's block depth and turned by
-    ``orientation`` here. Returns float32 (channels * depth, H, W).
-    """
-    from octaseg.config import block_depth
-    from octaseg.enhance import equalize, normalize
-    from octaseg.io import BLOCKS_DATASET, InputError, read_blocks_volume, read_image, read_volume
-    from octaseg.projection import Channel, mean_projection, orient, resample_depth, volume_to_label_frame
-
-    paths = [Path(p) for p in paths]
-    kind = settings["input"]
-    if kind == "volume":
-        expected = len(settings.get("modalities", ["octa"]))
-        if len(paths) != expected:
-            raise InputError(
-                f"{', '.join(map(str, paths))}: the model reads {expected} volume channel(s) "
-                f"{list(settings.get('modalities', ['octa']))}, found {len(paths)} file(s)"
-            )
-        depth = block_depth(settings)
-        parts = []
-        for path in paths:
-            datasets = _hdf5_datasets(path)
-            if BLOCKS_DATASET in datasets:
-                volume, mean, std = read_blocks_volume(path)
-                if volume.shape[-1] != depth:
-                    raise InputError(f"{path}: expected blocks of depth {depth}, found {volume.shape[-1]}")
-            else:
-                name = next((d for d in ("octa", "oct") if d in datasets), None)
-                if name is None:
-                    raise InputError(
-                        f"{path}: expected a dataset 'blocks', 'octa' or 'oct', found {datasets}"
-                    )
-                volume = volume_to_label_frame(resample_depth(read_volume(path, name), depth), orientation)
-                volume = volume.astype(np.float32)
-                mean, std = float(volume.mean(dtype=np.float64)), float(volume.std(dtype=np.float64))
-            parts.append(np.moveaxis((volume - mean) / (std or 1.0), -1, 0))
-        return np.concatenate(parts, axis=0).astype(np.float32, copy=False)
-    channels = list(settings.get("channels", ["OCTA(FULL)"]))
-    if len(paths) != len(channels):
-        raise InputError(
-            f"{', '.join(map(str, paths))}: the model reads {len(channels)} en-face channel(s) "
-            f"{channels}, found {len(paths)} file(s)"
-        )
-    images = []
-    for path, channel in zip(paths, channels, strict=True):
-        if path.suffix.lower() in {".h5", ".hdf5"}:
-            if Channel.parse(channel) != Channel.parse("OCTA(FULL)"):
-                raise InputError(
-                    f"{path}: a volume gives the OCTA(FULL) mean projection, but this channel is "
-                    f"{channel}: pass its projection image instead"
-                )
-            image = orient(mean_projection(read_volume(path)), orientation)
-        else:
-            image = read_image(path)
-        if images and image.shape != images[0].shape:
-            raise InputError(
-                f"{path}: expected an image of {images[0].shape} like {paths[0]}, found {image.shape}"
-            )
-        if kind == "equalized":
-            image = equalize(image)
-        images.append(normalize(image, settings["normalize"]))
-    return np.stack(images)
-
-
-def _hdf5_datasets(path: Path) -> list[str]:
-    import h5py
-
-    from octaseg.io import InputError
-
-    if not path.is_file():
-        raise InputError(f"{path}: expected an HDF5 volume, found no file")
-    try:
-        with h5py.File(path, "r") as f:
-            return list(f)
-    except OSError as err:
-        raise InputError(f"{path}: expected an HDF5 file, found one h5py cannot open ({err})") from err
