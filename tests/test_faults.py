@@ -28,8 +28,8 @@ import torch
 from conftest import REPO, SNAKEMAKE_ENV, snakemake_command
 from conftest import run_snakemake as snakemake
 
+from octaseg.checkpoints import load_checkpoint
 from octaseg.io import read_image
-from octaseg.train import load_checkpoint
 
 IDS = list(range(10001, 10007))
 # Everything downstream of ingest that needs no training: volumes, projections, the

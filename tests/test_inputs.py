@@ -22,9 +22,9 @@ import torch
 from conftest import FULL, bmp16, write_stack
 from conftest import run_snakemake as snakemake
 
+from octaseg.checkpoints import load_checkpoint, model_from_checkpoint
 from octaseg.io import InputError
 from octaseg.models import build_model
-from octaseg.train import load_checkpoint, model_from_checkpoint
 
 SCANS, DEPTH, WIDTH = 16, 12, 16  # tiny subjects: 16 B-scans of 12x16
 BSCANS = "OCTA_6mm/OCTA"

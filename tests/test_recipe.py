@@ -13,6 +13,7 @@ import torch
 import yaml
 from snakemake.utils import validate
 
+from octaseg.checkpoints import load_checkpoint
 from octaseg.cli import main as cli
 from octaseg.data import PatchSampler, brightness_field, downsample, photometric
 from octaseg.infer import inference_amp
@@ -21,7 +22,7 @@ from octaseg.losses import build_loss
 from octaseg.metrics import choose_threshold
 from octaseg.models import build_model
 from octaseg.precision import probe_amp, resolve_amp
-from octaseg.train import fit, load_checkpoint
+from octaseg.train import fit
 
 
 def _vessels(rng: np.random.Generator, size: int = 64) -> tuple[np.ndarray, np.ndarray]:

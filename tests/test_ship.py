@@ -14,11 +14,12 @@ from conftest import job_counts
 from conftest import run_snakemake as snakemake
 
 from octaseg import __version__, checkpoints
+from octaseg.checkpoints import load_checkpoint, model_from_checkpoint
 from octaseg.cli import main as cli
-from octaseg.infer import load_model_input, predict_with_settings
+from octaseg.infer import predict_with_settings
 from octaseg.io import read_image
+from octaseg.model_input import load_model_input
 from octaseg.models import build_model
-from octaseg.train import load_checkpoint, model_from_checkpoint
 
 DATA = Path("resources/synthetic")
 MAP = "OCTA(ILM_OPL)"

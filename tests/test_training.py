@@ -7,14 +7,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from octaseg.checkpoints import load_checkpoint, model_from_checkpoint, plain
 from octaseg.data import PatchSampler
 from octaseg.models import build_model, count_parameters
-from octaseg.train import _plain, fit, load_checkpoint, lr_factor, model_from_checkpoint
+from octaseg.train import fit, lr_factor
 
 
 def test_seed_unet_parameter_count():
@@ -167,7 +169,7 @@ def test_resume_only_on_the_same_data(tmp_path):
     state = load_checkpoint(tmp_path / "last.pt")
     assert state["resume_key"] == ["a"] and state["finished"]
     # make it look unfinished (as after a kill) and rerun with the full settings:
-    state["finished"], state["settings"] = False, _plain(settings)
+    state["finished"], state["settings"] = False, plain(settings)
     torch.save(state, tmp_path / "last.pt")
     lines: list[str] = []
     fit(sampler, images, masks, settings, tmp_path, log=lines.append, resume_key=["a"])
@@ -177,6 +179,53 @@ def test_resume_only_on_the_same_data(tmp_path):
     lines.clear()
     fit(sampler, images, masks, settings, tmp_path, log=lines.append, resume_key=["a", "b"])
     assert any("starting afresh" in line for line in lines), lines
+
+
+def _equal(a, b) -> bool:
+    """Checkpoint values equal, tensors bit for bit."""
+    if torch.is_tensor(a):
+        return torch.is_tensor(b) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+    return a == b or (a != a and b != b)  # NaN val_dice before the first epoch
+
+
+def test_train_state_saves_and_restores_itself(tmp_path):
+    """TrainState.restore takes back what TrainState.checkpoint saved: mid-epoch it goes on
+    at the step it had reached; at an epoch's end (validated) with the next epoch."""
+    from train_job import SETTINGS, data
+
+    from octaseg.train import end_epoch, start, train_epoch
+
+    images, masks = data(1, 2)
+    settings = {**SETTINGS, "epochs": 2, "steps_per_epoch": 3}
+
+    def fresh():
+        return start(PatchSampler(images, masks, 32, seed=0), settings, tmp_path, None, lambda _: None)
+
+    state, run = fresh()
+    assert (state.epoch, state.step, state.history) == (1, 0, [])
+    state.step, state.epoch_losses = 2, [0.5, 0.4]  # as a SIGTERM after two steps leaves it
+    saved = state.checkpoint()
+    other, _ = fresh()
+    other.restore(saved)
+    assert _equal(other.checkpoint(), saved) and (other.epoch, other.step) == (1, 2)
+
+    state, run = fresh()
+    timing = train_epoch(
+        state, run, PatchSampler(images, masks, 32, seed=0), stop=SimpleNamespace(signal=None)
+    )
+    assert state.step == 3 and len(state.epoch_losses) == 3 and set(timing) == {"seconds", "samples_per_s"}
+    end_epoch(state, run, timing, *data(2, 1))
+    assert (state.epoch, state.step, state.epoch_losses) == (2, 0, [])  # on to the next epoch
+    last = load_checkpoint(tmp_path / "last.pt")
+    assert (last["epoch"], last["step"], last["epoch_losses"], last["finished"]) == (1, 3, [], False)
+    other, _ = fresh()
+    other.restore(last)
+    assert (other.epoch, other.step) == (2, 0) and _equal(other.history, state.history)
+    assert _equal(other.model.state_dict(), state.model.state_dict())
 
 
 def test_lr_schedules():
@@ -213,8 +262,8 @@ def test_ipn_parameter_count_and_shapes():
 
 def test_volume_route_blocks_match_the_projection(tmp_path, rng):
     from octaseg.data import BlockSampler
-    from octaseg.infer import load_model_input
     from octaseg.io import read_blocks_volume, write_blocks_volume
+    from octaseg.model_input import load_model_input
     from octaseg.projection import mean_projection, orient, resample_depth, volume_to_label_frame
 
     volume = rng.integers(0, 50, (40, 24, 36), dtype=np.uint8)  # (scan, depth, x)

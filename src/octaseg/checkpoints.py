@@ -1,5 +1,13 @@
-"""The model shipped with the package: a training checkpoint cut down to what prediction
-needs, and where ``octaseg predict`` finds it when no ``--checkpoint`` is given.
+"""Checkpoints: how training saves them, how anything loads one back safely and rebuilds
+its model, and the model shipped with the package (a checkpoint cut down to what
+prediction needs, and where ``octaseg predict`` finds it when no ``--checkpoint`` is given).
+
+:func:`save_checkpoint` writes a plain dict of tensors and values atomically;
+:func:`load_checkpoint` reads one with ``weights_only=True`` (no arbitrary pickles);
+:func:`model_from_checkpoint` rebuilds the model its ``model_spec`` names and checks that
+the weights are that model's; :func:`load_for_prediction` adds the checks a user's file
+needs, and :func:`prediction_settings` and :func:`prediction_threshold` are the one place
+where the settings a checkpoint stores meet the caller's overrides.
 
 A ``best.pt`` holds the optimizer's state, the training history and more beside the
 weights; :func:`export_checkpoint` keeps the model (float16 weights: half the size,
@@ -19,10 +27,10 @@ from collections.abc import Mapping
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from octaseg import __version__
-from octaseg.io import InputError
+from octaseg.io import InputError, atomic_path
 
 if TYPE_CHECKING:
     import torch
@@ -37,6 +45,97 @@ WEIGHTS_ENV = "OCTASEG_WEIGHTS"
 BUILD_COMMAND = "snakemake --cores all --configfile config/shipped.yaml ship"
 #: What an exported checkpoint says it is.
 FORMAT = "octaseg-export/1"
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """CUDA when present (or asked for), else CPU."""
+    import torch
+
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def save_checkpoint(path: Path, state: Mapping[str, Any]) -> None:
+    """Save a plain dict of tensors and plain values, atomically."""
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(dict(state), tmp)
+
+
+def plain(value: Any) -> Any:
+    """Settings and other values as plain nested dicts/lists/scalars, which a checkpoint
+    holds so that :func:`load_checkpoint` can read them with ``weights_only=True``."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def load_checkpoint(path: str | Path | BinaryIO, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint` from a file or an open binary
+    file; refuses arbitrary pickles."""
+    import torch
+
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def model_from_checkpoint(
+    ckpt: Mapping[str, Any], path: str | Path | Traversable | None = None
+) -> torch.nn.Module:
+    """Rebuild the model a checkpoint was trained with and load its weights.
+
+    A checkpoint that is not octaseg's, or whose weights are not those of the model its
+    ``model_spec`` names (a checkpoint of another model, edited or mixed up), raises
+    :class:`~octaseg.io.InputError` naming ``path`` (the file it was loaded from, when
+    given), the model expected and what the weights hold instead.
+    """
+    from octaseg.models import build_model
+
+    where = f"checkpoint {path}" if path is not None else "checkpoint"
+    if not isinstance(ckpt, Mapping) or "model_spec" not in ckpt or "model" not in ckpt:
+        found = f"keys {sorted(map(str, ckpt))[:6]}" if isinstance(ckpt, Mapping) else type(ckpt).__name__
+        raise InputError(f"{where}: expected an octaseg checkpoint (model_spec, model, ...), found {found}")
+    spec = dict(ckpt["model_spec"])
+    try:
+        model = build_model(spec.pop("name"), **spec)
+    except (KeyError, TypeError, ValueError) as err:
+        found = dict(ckpt["model_spec"])
+        raise InputError(f"{where}: expected a model_spec octaseg can build, found {found} ({err})") from err
+    weights = ckpt["model"]
+    if not isinstance(weights, Mapping):
+        found = type(weights).__name__
+        raise InputError(f"{where}: expected the model's weights (a state dict), found a {found}")
+    mismatch = _weights_mismatch(model.state_dict(), weights)
+    if mismatch:
+        raise InputError(
+            f"{where}: expected the weights of model {dict(ckpt['model_spec'])} "
+            f"({len(model.state_dict())} tensors), found the weights of another model ({mismatch})"
+        )
+    model.load_state_dict(weights)
+    return model
+
+
+def _weights_mismatch(expected: Mapping[str, torch.Tensor], weights: Mapping[str, Any]) -> str:
+    """How ``weights`` differ from the state dict ``expected`` (missing, unexpected and
+    misshapen tensors, three of each named), or "" when they match."""
+    shape = {k: tuple(getattr(v, "shape", ())) for k, v in weights.items()}
+    problems = {
+        "missing": [k for k in expected if k not in weights],
+        "unexpected": [k for k in weights if k not in expected],
+        "shape": [
+            f"{k} {shape[k]} instead of {tuple(v.shape)}"
+            for k, v in expected.items()
+            if k in weights and shape[k] != tuple(v.shape)
+        ],
+    }
+    return "; ".join(
+        f"{what} {', '.join(items[:3])}{' ...' if len(items) > 3 else ''}"
+        for what, items in problems.items()
+        if items
+    )
 
 
 def serialized_size(ckpt: Mapping[str, Any]) -> int:
@@ -81,7 +180,7 @@ def export_checkpoint(
     missing = [key for key in ("model", "model_spec", "settings") if key not in ckpt]
     if missing:
         raise ValueError(f"expected an octaseg training checkpoint, missing {', '.join(missing)}")
-    merged = {**ckpt["settings"], **(settings or {})}
+    merged = prediction_settings(ckpt, settings)
     training = {k: merged.get(k) for k in ("epochs", "steps_per_epoch", "batch_size", "patch_size")}
     training.update(best_epoch=ckpt.get("epoch"), val_dice=ckpt.get("val_dice"))
     about = dict(provenance)
@@ -92,7 +191,7 @@ def export_checkpoint(
         "model": {name: _half(value) for name, value in ckpt["model"].items()},
         "model_spec": dict(ckpt["model_spec"]),
         "settings": merged,
-        "threshold": float(ckpt.get("threshold", 0.5)),
+        "threshold": prediction_threshold(ckpt),
         "octaseg_version": ckpt.get("octaseg_version", __version__),
         "provenance": about,
     }
@@ -119,14 +218,52 @@ def full_precision(ckpt: Mapping[str, Any]) -> dict[str, Any]:
 
 def load(source: str | Path | Traversable) -> dict[str, Any]:
     """A checkpoint (training or exported) from a file or a package resource, with float32
-    weights, read by :func:`octaseg.train.load_checkpoint`, which refuses arbitrary pickles."""
-    from octaseg.train import load_checkpoint
-
+    weights, read by :func:`load_checkpoint`, which refuses arbitrary pickles."""
     with (Path(source) if isinstance(source, str) else source).open("rb") as f:
         ckpt = load_checkpoint(f)
     if isinstance(ckpt, Mapping) and isinstance(ckpt.get("model"), Mapping):
         return full_precision(ckpt)
     return ckpt
+
+
+def load_for_prediction(source: str | Path | Traversable, where: str | None = None) -> dict[str, Any]:
+    """A checkpoint to predict with (training or exported, :func:`load`), from a file or a
+    package resource. A missing file, one torch cannot load safely, or one that is not an
+    octaseg checkpoint (model_spec, settings, model) raises InputError naming ``where``
+    (default: ``checkpoint <source>``)."""
+    where = where or f"checkpoint {source}"
+    source = Path(source) if isinstance(source, str) else source
+    if not source.is_file():
+        raise InputError(f"{where}: no such file")
+    try:
+        ckpt = load(source)
+    except Exception as err:
+        raise InputError(
+            f"{where}: expected an octaseg checkpoint, "
+            f"found a file torch cannot load safely ({type(err).__name__}: {err})"
+        ) from err
+    if not isinstance(ckpt, dict) or "model_spec" not in ckpt or "settings" not in ckpt:
+        found = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise InputError(
+            f"{where}: expected an octaseg checkpoint (model_spec, settings, model), found {found}"
+        )
+    return ckpt
+
+
+def prediction_settings(
+    ckpt: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The settings to predict with: those ``ckpt`` stores (training stores its own,
+    without prediction-only ones such as ``tta``), overridden by ``overrides`` where
+    these are not None (an option left out on the command line)."""
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    return {**ckpt["settings"], **given}
+
+
+def prediction_threshold(ckpt: Mapping[str, Any], override: float | None = None) -> float:
+    """The probability threshold of the masks: ``override`` when given, else the one
+    ``ckpt`` stores (chosen on validation with ``threshold: val``), else 0.5."""
+    return float(override) if override is not None else float(ckpt.get("threshold", 0.5))
 
 
 def shipped_weights() -> Traversable:

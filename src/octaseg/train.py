@@ -1,8 +1,11 @@
 """Training of a 2D segmentation model on random patches, validated on whole images.
 
-``fit`` is the loop, readable top to bottom: per epoch ``steps_per_epoch`` batches of
-augmented patches, then a sliding-window Dice on the validation images; the best epoch by
-validation Dice is kept in ``best.pt``, the latest in ``last.pt``; the learning rate
+``fit`` is the loop, readable top to bottom: :func:`start` (a fresh run, or the one
+``last.pt`` holds), then per epoch :func:`train_epoch` (``steps_per_epoch`` batches of
+augmented patches, :func:`train_step` each) and :func:`end_epoch` (a sliding-window Dice
+on the validation images; the best epoch by validation Dice is kept in ``best.pt``, the
+latest in ``last.pt``). Everything the loop changes is one :class:`TrainState`, which
+saves and restores itself; what stays fixed is one :class:`Run`. The learning rate
 follows a schedule (the original: x0.9 every 20 epochs); training stops early after
 ``patience`` epochs without improvement.
 
@@ -21,91 +24,36 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 import torch
 
 from octaseg import __version__, metrics
+from octaseg.checkpoints import load_checkpoint, model_from_checkpoint, pick_device, plain, save_checkpoint
 from octaseg.data import BlockSampler, PatchSampler
 from octaseg.infer import predict_with_settings
-from octaseg.io import InputError, atomic_path, write_csv
+from octaseg.io import write_csv
 from octaseg.losses import build_loss
 from octaseg.models import build_model
 from octaseg.precision import resolve_amp
 
+#: The files :func:`fit` writes into its folder: the best epoch's state, the latest
+#: (resumable) state, and the per-epoch history.
+BEST, LAST, HISTORY = "best.pt", "last.pt", "history.csv"
 HISTORY_FIELDS = ["epoch", "loss", "val_dice", "lr", "seconds", "samples_per_s"]
+
+Sampler = PatchSampler | BlockSampler
+#: What a :class:`TrainState` saves of itself and restores: the state dicts of its
+#: model, optimizer, schedule and scaler, and where the run is.
+STATE_DICTS = ("model", "optimizer", "scheduler", "scaler")
+PROGRESS = ("epoch", "step", "epoch_losses", "history", "best_score", "since_best")
 
 
 class Interrupted(RuntimeError):
     """Training stopped by SIGTERM/SIGINT after saving its state to last.pt."""
-
-
-def pick_device(requested: str = "auto") -> torch.device:
-    """CUDA when present (or asked for), else CPU."""
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
-
-
-def save_checkpoint(path: Path, state: Mapping[str, Any]) -> None:
-    """Save a plain dict of tensors and plain values, atomically."""
-    with atomic_path(path) as tmp:
-        torch.save(dict(state), tmp)
-
-
-def load_checkpoint(path: str | Path | BinaryIO, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint` from a file or an open binary
-    file; refuses arbitrary pickles."""
-    return torch.load(path, map_location=map_location, weights_only=True)
-
-
-def model_from_checkpoint(ckpt: Mapping[str, Any], path: str | Path | None = None) -> torch.nn.Module:
-    """Rebuild the model a checkpoint was trained with and load its weights.
-
-    A checkpoint that is not octaseg's, or whose weights are not those of the model its
-    ``model_spec`` names (a checkpoint of another model, edited or mixed up), raises
-    :class:`~octaseg.io.InputError` naming ``path`` (the file it was loaded from, when
-    given), the model expected and what the weights hold instead.
-    """
-    where = f"checkpoint {path}" if path is not None else "checkpoint"
-    if not isinstance(ckpt, Mapping) or "model_spec" not in ckpt or "model" not in ckpt:
-        found = f"keys {sorted(map(str, ckpt))[:6]}" if isinstance(ckpt, Mapping) else type(ckpt).__name__
-        raise InputError(f"{where}: expected an octaseg checkpoint (model_spec, model, ...), found {found}")
-    spec = dict(ckpt["model_spec"])
-    try:
-        model = build_model(spec.pop("name"), **spec)
-    except (KeyError, TypeError, ValueError) as err:
-        found = dict(ckpt["model_spec"])
-        raise InputError(f"{where}: expected a model_spec octaseg can build, found {found} ({err})") from err
-    weights = ckpt["model"]
-    if not isinstance(weights, Mapping):
-        found = type(weights).__name__
-        raise InputError(f"{where}: expected the model's weights (a state dict), found a {found}")
-    expected = model.state_dict()
-    shape = {k: tuple(getattr(v, "shape", ())) for k, v in weights.items()}
-    problems = {
-        "missing": [k for k in expected if k not in weights],
-        "unexpected": [k for k in weights if k not in expected],
-        "shape": [
-            f"{k} {shape[k]} instead of {tuple(v.shape)}"
-            for k, v in expected.items()
-            if k in weights and shape[k] != tuple(v.shape)
-        ],
-    }
-    if any(problems.values()):
-        found = "; ".join(
-            f"{what} {', '.join(items[:3])}{' ...' if len(items) > 3 else ''}"
-            for what, items in problems.items()
-            if items
-        )
-        raise InputError(
-            f"{where}: expected the weights of model {dict(ckpt['model_spec'])} "
-            f"({len(expected)} tensors), found the weights of another model ({found})"
-        )
-    model.load_state_dict(weights)
-    return model
 
 
 def lr_factor(epoch: int, settings: Mapping[str, Any]) -> float:
@@ -166,8 +114,77 @@ class _StopFlag:
             signal.signal(sig, handler)
 
 
+@dataclass
+class TrainState:
+    """Everything a run carries from step to step, and what it saves: the model, optimizer,
+    schedule and gradient scaler; where the run is (``epoch``, the ``step`` s of it done
+    and their losses); the history and the early-stopping counters; and what run it is
+    (precision, model, plain settings and the training data's ``resume_key``, which a
+    resumed run must match). :meth:`checkpoint` is what best.pt and last.pt hold, and
+    :meth:`restore` takes it back."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    amp: bool
+    model_spec: dict[str, Any]
+    settings: dict[str, Any]
+    resume_key: Any
+    epoch: int = 1
+    step: int = 0
+    epoch_losses: list[float] = field(default_factory=list)
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_score: float = -math.inf
+    since_best: int = 0
+
+    def checkpoint(self, finished: bool = False) -> dict[str, Any]:
+        """The state as a plain dict of tensors and values (``finished``: the run is over)."""
+        state = {name: getattr(self, name).state_dict() for name in STATE_DICTS}
+        state.update({name: getattr(self, name) for name in PROGRESS})
+        val_dice = self.history[-1]["val_dice"] if self.history else float("nan")
+        state.update(finished=finished, amp=self.amp, val_dice=val_dice, model_spec=self.model_spec)
+        state.update(settings=self.settings, resume_key=self.resume_key, octaseg_version=__version__)
+        return state
+
+    def save(self, path: Path, finished: bool = False) -> None:
+        save_checkpoint(path, self.checkpoint(finished))
+
+    def restore(self, ckpt: Mapping[str, Any]) -> None:
+        """Take back what :meth:`checkpoint` saved. Saved at an epoch's end (validated, in
+        the history): go on with the next epoch; saved by a signal, even after an epoch's
+        last step but before its validation: finish that epoch."""
+        for name in STATE_DICTS:
+            getattr(self, name).load_state_dict(ckpt[name])
+        for name in PROGRESS:
+            setattr(self, name, ckpt[name])
+        if self.history and int(self.history[-1]["epoch"]) == self.epoch:
+            self.next_epoch()
+
+    def next_epoch(self) -> None:
+        self.epoch, self.step, self.epoch_losses = self.epoch + 1, 0, []
+
+
+@dataclass(frozen=True)
+class Run:
+    """What stays fixed through a run: its settings (with ``amp`` resolved to a bool, so
+    that validation predicts in the training's precision), device, memory format, loss,
+    the folder it writes and its log."""
+
+    settings: Mapping[str, Any]
+    device: torch.device
+    channels_last: bool
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    out_dir: Path
+    log: Callable[[str], None]
+
+    @property
+    def amp_dtype(self) -> torch.dtype:
+        return torch.float16 if self.device.type == "cuda" else torch.bfloat16
+
+
 def fit(
-    sampler: PatchSampler | BlockSampler,
+    sampler: Sampler,
     val_images: Sequence[np.ndarray],
     val_masks: Sequence[np.ndarray],
     settings: Mapping[str, Any],
@@ -176,154 +193,154 @@ def fit(
     resume_key: Any = None,
 ) -> list[dict[str, float]]:
     """Train on batches from ``sampler``, validate on whole normalized images (H, W) or
-    (C, H, W) (volumes (D, H, W) for IPN) against bool masks (H, W); write best.pt, last.pt
-    and history.csv to ``out_dir``; resume from ``out_dir/last.pt`` if it holds an
-    unfinished run with the same settings and ``resume_key`` (any plain value naming the
-    training data, e.g. its file list; a run on other data starts afresh). Returns the
-    per-epoch history.
+    (C, H, W) (volumes (C * D, H, W) for IPN) against bool masks (H, W); write best.pt,
+    last.pt and history.csv to ``out_dir``; resume from ``out_dir/last.pt`` if it holds
+    an unfinished run with the same settings and ``resume_key`` (any plain value naming
+    the training data, e.g. its file list; a run on other data starts afresh). Returns
+    the per-epoch history.
 
     ``settings``: model (name and parameters), loss, optimizer, lr, weight_decay,
     lr_schedule, lr_step_epochs, lr_gamma, epochs, steps_per_epoch, batch_size,
-    patch_size, patience, seed, amp, device, window, stride, predict_batch_size.
+    patch_size, patience, seed, amp, device, threshold, and prediction's for validation
+    (predict_mode, window, stride, predict_batch_size, blend).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    state, run = start(sampler, settings, out_dir, resume_key, log)
+    log(
+        f"training {state.model_spec} on {run.device} (amp={state.amp}), "
+        f"{len(sampler.masks)} train / {len(val_images)} val subjects"
+    )
+    with _StopFlag() as stop:
+        while state.epoch <= settings["epochs"] and state.since_best < settings["patience"]:
+            timing = train_epoch(state, run, sampler, stop)
+            end_epoch(state, run, timing, val_images, val_masks)
+    store_threshold(out_dir / BEST, val_images, val_masks, run.settings, run.device, log)
+    return state.history
+
+
+def start(
+    sampler: Sampler, settings: Mapping[str, Any], out_dir: Path, resume_key: Any, log: Callable[[str], None]
+) -> tuple[TrainState, Run]:
+    """A run's state and fixed parts: the model initialized from the seed, in the
+    precision ``amp`` asks for (``auto``: as :func:`~octaseg.precision.resolve_amp`
+    finds), or resumed from ``out_dir/last.pt`` when that holds an unfinished run with
+    these settings and ``resume_key``, in the precision it started with."""
     device = pick_device(settings.get("device", "auto"))
     model_spec = dict(settings["model"])
     model_spec.setdefault("in_channels", sampler.channels)
     torch.manual_seed(settings["seed"])
     spec = dict(model_spec)
     model = build_model(spec.pop("name"), **spec).to(device)
-    plain_settings = _plain(settings)
-    last_path = out_dir / "last.pt"
-    state = _resumable_state(last_path, device, plain_settings, _plain(resume_key), log)
-    # a resumed run keeps the precision it started with
+    plain_settings, plain_key = plain(settings), plain(resume_key)
+    saved = _resumable_state(out_dir / LAST, device, plain_settings, plain_key, log)
     amp = (
-        bool(state.get("amp", settings["amp"]))
-        if state
+        bool(saved.get("amp", settings["amp"]))
+        if saved
         else resolve_amp(settings["amp"], device, model, sampler, settings, log)
     )
-    amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-    run_settings = {**settings, "amp": amp}  # validation predicts in the same precision
     channels_last = amp and device.type == "cpu" and not getattr(model, "volumetric", False)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    loss_fn = build_loss(settings["loss"])
+    run = Run({**settings, "amp": amp}, device, channels_last, build_loss(settings["loss"]), out_dir, log)
     optimizer = make_optimizer(model, settings)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(e, settings))
     scaler = torch.amp.GradScaler("cuda", enabled=amp and device.type == "cuda")
+    state = TrainState(model, optimizer, scheduler, scaler, amp, model_spec, plain_settings, plain_key)
+    if saved:
+        state.restore(saved)
+        log(f"resuming from {out_dir / LAST}: epoch {state.epoch}, step {state.step}")
+    return state, run
 
-    history: list[dict[str, float]] = []
-    best, since_best, start_epoch, start_step, epoch_losses = -math.inf, 0, 1, 0, []
-    if state:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        history, best, since_best = list(state["history"]), state["best_score"], state["since_best"]
-        start_epoch, start_step, epoch_losses = state["epoch"], state["step"], list(state["epoch_losses"])
-        # saved at an epoch's end (validated, in the history): go on with the next one;
-        # a SIGTERM after an epoch's last step but before its validation finishes it
-        if history and int(history[-1]["epoch"]) == start_epoch:
-            start_epoch, start_step, epoch_losses = start_epoch + 1, 0, []
-        log(f"resuming from {last_path}: epoch {start_epoch}, step {start_step}")
 
-    def state_dict(epoch: int, step: int, finished: bool = False) -> dict[str, Any]:
-        return {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(),
-            "epoch": epoch,
-            "step": step,
-            "epoch_losses": list(epoch_losses),
-            "history": history,
-            "best_score": best,
-            "since_best": since_best,
-            "finished": finished,
-            "amp": amp,
-            "val_dice": history[-1]["val_dice"] if history else float("nan"),
-            "model_spec": model_spec,
-            "settings": plain_settings,
-            "resume_key": _plain(resume_key),
-            "octaseg_version": __version__,
-        }
+def train_epoch(state: TrainState, run: Run, sampler: Sampler, stop: _StopFlag) -> dict[str, float]:
+    """The steps of epoch ``state.epoch`` from step ``state.step`` on. The epoch's random
+    stream depends on (seed, epoch) alone, and a resumed epoch replays the batches it
+    already used: resumable exactly. On SIGTERM/SIGINT saves last.pt after the step in
+    flight and raises :class:`Interrupted`. Returns the epoch's speed for its history
+    row (seconds, samples_per_s)."""
+    settings, first = run.settings, state.step
+    steps, batch_size = settings["steps_per_epoch"], settings["batch_size"]
+    sampler.reseed(settings["seed"] * 100_003 + state.epoch)
+    torch.manual_seed(settings["seed"] * 100_003 + state.epoch)
+    for _ in range(first):
+        sampler.batch(batch_size)
+    started = time.perf_counter()
+    state.model.train()
+    bar = _progress(state.epoch, steps, first)
+    while state.step < steps:
+        loss = train_step(state, run, *sampler.batch(batch_size))
+        state.step += 1
+        state.epoch_losses.append(loss)
+        if bar is not None:
+            bar.set_postfix(loss=f"{loss:.4f}")
+            bar.update()
+        if stop.signal is not None:
+            last, name = run.out_dir / LAST, signal.Signals(stop.signal).name
+            state.save(last)
+            run.log(f"{name} at epoch {state.epoch} step {state.step}: state saved to {last}")
+            raise Interrupted(f"training stopped by {name}; run again to resume from {last}")
+    if bar is not None:
+        bar.close()
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "samples_per_s": (steps - first) * batch_size / seconds}
 
+
+def train_step(state: TrainState, run: Run, x: np.ndarray, y: np.ndarray) -> float:
+    """One optimizer step on a batch of images float32 (B, C, P, P) (IPN: blocks
+    (B, C, D, P, P)) and masks int64 (B, P, P); returns its loss. A loss that is not
+    finite raises FloatingPointError rather than go on to save a broken model."""
+    images, masks = torch.from_numpy(x).to(run.device), torch.from_numpy(y).to(run.device)
+    if run.channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(run.device.type, dtype=run.amp_dtype, enabled=state.amp):
+        loss = run.loss_fn(state.model(images), masks)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(
+            f"epoch {state.epoch} step {state.step + 1}: loss is {loss.item()}; stopping rather than "
+            "saving a broken model (lower lr, or check the input images)"
+        )
+    state.optimizer.zero_grad(set_to_none=True)
+    state.scaler.scale(loss).backward()
+    state.scaler.step(state.optimizer)
+    state.scaler.update()
+    return loss.item()
+
+
+def end_epoch(
+    state: TrainState,
+    run: Run,
+    timing: Mapping[str, float],
+    val_images: Sequence[np.ndarray],
+    val_masks: Sequence[np.ndarray],
+) -> None:
+    """The end of epoch ``state.epoch``: step the learning-rate schedule, validate, add
+    the epoch's history row, save best.pt (when validation improved), last.pt (finished
+    at the last epoch or an early stop) and history.csv, log, and go on to the next
+    epoch."""
+    settings, log = run.settings, run.log
+    lr = state.optimizer.param_groups[0]["lr"]
+    state.scheduler.step()
+    val = validation_dice(state.model, val_images, val_masks, settings, run.device)
+    improved = val > state.best_score
+    state.best_score, state.since_best = (val, 0) if improved else (state.best_score, state.since_best + 1)
+    loss = float(np.mean(state.epoch_losses))
+    state.history.append({"epoch": state.epoch, "loss": loss, "val_dice": val, "lr": lr, **timing})
+    state.epoch_losses = []
+    stopped = state.since_best >= settings["patience"]
+    if improved:
+        state.save(run.out_dir / BEST)
+    state.save(run.out_dir / LAST, finished=state.epoch == settings["epochs"] or stopped)
+    write_csv(run.out_dir / HISTORY, state.history, HISTORY_FIELDS)
     log(
-        f"training {model_spec} on {device} (amp={amp}), "
-        f"{len(sampler.masks)} train / {len(val_images)} val subjects"
+        f"epoch {state.epoch:3d}  loss {loss:.4f}  val_dice {val:.4f}  lr {lr:.2e}  {timing['seconds']:.1f}s "
+        f"({timing['samples_per_s']:.0f} samples/s){'  *best' if improved else ''}"
     )
-    steps = settings["steps_per_epoch"]
-    with _StopFlag() as stop:
-        for epoch in range(start_epoch, settings["epochs"] + 1):
-            if since_best >= settings["patience"]:
-                break
-            # the epoch's random stream depends on (seed, epoch) alone: resumable exactly
-            sampler.reseed(settings["seed"] * 100_003 + epoch)
-            torch.manual_seed(settings["seed"] * 100_003 + epoch)
-            for _ in range(start_step):  # replay the patches a resumed epoch already used
-                sampler.batch(settings["batch_size"])
-            start = time.perf_counter()
-            model.train()
-            bar = _progress(epoch, steps, start_step)
-            for step in range(start_step + 1, steps + 1):
-                x, y = sampler.batch(settings["batch_size"])
-                x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
-                if channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
-                    loss = loss_fn(model(x), y)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(
-                        f"epoch {epoch} step {step}: loss is {loss.item()}; stopping rather than "
-                        "saving a broken model (lower lr, or check the input images)"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                epoch_losses.append(loss.item())
-                if bar is not None:
-                    bar.set_postfix(loss=f"{loss.item():.4f}")
-                    bar.update()
-                if stop.signal is not None:
-                    save_checkpoint(last_path, state_dict(epoch, step))
-                    name = signal.Signals(stop.signal).name
-                    log(f"{name} at epoch {epoch} step {step}: state saved to {last_path}")
-                    raise Interrupted(f"training stopped by {name}; run again to resume from {last_path}")
-            if bar is not None:
-                bar.close()
-            seconds = time.perf_counter() - start
-            lr = optimizer.param_groups[0]["lr"]
-            scheduler.step()
-            val = validation_dice(model, val_images, val_masks, run_settings, device)
-            improved = val > best
-            best, since_best = (val, 0) if improved else (best, since_best + 1)
-            history.append(
-                {
-                    "epoch": epoch,
-                    "loss": float(np.mean(epoch_losses)),
-                    "val_dice": val,
-                    "lr": lr,
-                    "seconds": seconds,
-                    "samples_per_s": (steps - start_step) * settings["batch_size"] / seconds,
-                }
-            )
-            start_step, epoch_losses = 0, []
-            done = epoch == settings["epochs"] or since_best >= settings["patience"]
-            if improved:
-                save_checkpoint(out_dir / "best.pt", state_dict(epoch, steps))
-            save_checkpoint(last_path, state_dict(epoch, steps, finished=done))
-            write_csv(out_dir / "history.csv", history, HISTORY_FIELDS)
-            row = history[-1]
-            log(
-                f"epoch {epoch:3d}  loss {row['loss']:.4f}  val_dice {val:.4f}  lr {lr:.2e}  "
-                f"{seconds:.1f}s ({row['samples_per_s']:.0f} samples/s){'  *best' if improved else ''}"
-            )
-            if since_best >= settings["patience"]:
-                log(f"early stop: no val_dice improvement for {since_best} epochs (best {best:.4f})")
-    store_threshold(out_dir / "best.pt", val_images, val_masks, run_settings, device, log)
-    return history
+    if stopped:
+        log(
+            f"early stop: no val_dice improvement for {state.since_best} epochs (best {state.best_score:.4f})"
+        )
+    state.next_epoch()
 
 
 def _resumable_state(
@@ -375,12 +392,3 @@ def _progress(epoch: int, steps: int, done: int):
     from tqdm import tqdm
 
     return tqdm(total=steps, initial=done, desc=f"epoch {epoch}", unit="batch", leave=False)
-
-
-def _plain(value: Any) -> Any:
-    """Settings as plain nested dicts/lists/scalars, loadable with weights_only=True."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
