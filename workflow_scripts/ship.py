@@ -4,8 +4,7 @@ shipped with the package (octaseg.checkpoints.export_checkpoint)."""
 from pathlib import Path
 
 from octaseg import logs
-from octaseg.checkpoints import export_checkpoint
-from octaseg.train import load_checkpoint, save_checkpoint
+from octaseg.checkpoints import export_checkpoint, load_checkpoint, save_checkpoint
 
 log = logs.to_file(snakemake.log[0])
 ckpt = load_checkpoint(snakemake.input.checkpoint)

@@ -70,13 +70,10 @@ def _project(args: argparse.Namespace) -> None:
 
 
 def _predict(args: argparse.Namespace) -> None:
-    import numpy as np
     import torch
 
     from octaseg import checkpoints
-    from octaseg.infer import load_model_input, predict_with_settings
-    from octaseg.io import InputError, write_image
-    from octaseg.train import model_from_checkpoint, pick_device
+    from octaseg.predict import load_trained, predict_files
 
     if args.checkpoint is None:  # the model shipped with the package (or $OCTASEG_WEIGHTS)
         checkpoint = checkpoints.shipped_weights()
@@ -85,38 +82,18 @@ def _predict(args: argparse.Namespace) -> None:
     else:
         checkpoint = Path(args.checkpoint)
         where = f"--checkpoint {checkpoint}"
-        if not checkpoint.is_file():
-            raise InputError(f"{where}: no such file")
-    try:
-        ckpt = checkpoints.load(checkpoint)  # float32 weights, also from an exported model
-    except Exception as err:
-        raise InputError(
-            f"{where}: expected an octaseg checkpoint, "
-            f"found a file torch cannot load safely ({type(err).__name__}: {err})"
-        ) from err
-    if not isinstance(ckpt, dict) or "model_spec" not in ckpt or "settings" not in ckpt:
-        found = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise InputError(f"{where}: expected an octaseg checkpoint "
-                         f"(model_spec, settings, model), found {found}")  # fmt: skip
-    settings = dict(ckpt["settings"])
-    overrides = {"predict_mode": args.mode, "window": args.window, "stride": args.stride,
-                 "blend": args.blend, "tta": args.tta, "predict_batch_size": args.batch_size}  # fmt: skip
-    settings.update({k: v for k, v in overrides.items() if v is not None})
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = pick_device(args.device or settings.get("device", "auto"))
-    model = model_from_checkpoint(ckpt, checkpoint).to(device)
-    threshold = args.threshold if args.threshold is not None else float(ckpt.get("threshold", 0.5))
+    overrides = {"predict_mode": args.mode, "window": args.window, "stride": args.stride,
+                 "blend": args.blend, "tta": args.tta, "predict_batch_size": args.batch_size}  # fmt: skip
+    trained = load_trained(checkpoint, where, overrides, args.threshold, args.device)
     out = Path(args.out)
     for item in args.input:
         paths = [Path(p) for p in item.split(",")]
         name = paths[0].name.split(".")[0]
-        image = load_model_input(paths, settings, args.orientation)
-        prob = predict_with_settings(model, image, settings, device)
-        write_image(out / "probability" / f"{name}.tif", prob.astype(np.float32))
-        write_image(out / "masks" / f"{name}.png", np.where(prob >= threshold, 255, 0).astype(np.uint8))
-        print(f"{item}: vessel fraction {float((prob >= threshold).mean()):.4f} -> "
-              f"{out / 'masks' / (name + '.png')}")  # fmt: skip
+        mask = out / "masks" / f"{name}.png"
+        prob = predict_files(trained, paths, out / "probability" / f"{name}.tif", mask, args.orientation)
+        print(f"{item}: vessel fraction {float((prob >= trained.threshold).mean()):.4f} -> {mask}")
 
 
 def _by_id(folder: Path, what: str) -> dict[int, Path]:
@@ -154,15 +131,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(f"{args.out}: {len(rows)} subjects, mean Dice {mean:.4f}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from octaseg.projection import TRANSFORMS
-
-    parser = argparse.ArgumentParser(
-        prog="octaseg", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--version", action="version", version=f"octaseg {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_synth(sub: argparse._SubParsersAction, orientations: list[str]) -> None:
+    """The ``synth`` command: write synthetic subjects."""
     p = sub.add_parser("synth", help="write synthetic subjects in the OCTA-500 layout")
     p.add_argument("root", help="dataset root to write (OCTA_<fov>/OCTA/<id>/, Label/GT_LargeVessel/)")
     p.add_argument("--ids", required=True, help="subject ids, e.g. 10001-10004,10010")
@@ -173,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--orientation",
-        choices=sorted(TRANSFORMS),
+        choices=orientations,
         default=None,
         help="label orientation (default: flipud for 6mm, fliplr for 3mm, as OCTA-500)",
     )
@@ -184,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_synth)
 
+
+def _add_synth_report(sub: argparse._SubParsersAction, orientations: list[str]) -> None:
+    """The ``synth-report`` command: a dataset's realism statistics."""
     p = sub.add_parser(
         "synth-report",
         help="realism statistics of a dataset beside real OCTA-500's bands",
@@ -203,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--orientation",
-        choices=sorted(TRANSFORMS),
+        choices=orientations,
         default=None,
         help="projection -> label transform (default: flipud for 6mm, fliplr for 3mm)",
     )
@@ -218,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_synth_report)
 
+
+def _add_ingest_and_project(sub: argparse._SubParsersAction, orientations: list[str]) -> None:
+    """The ``ingest`` (B-scans -> HDF5) and ``project`` (HDF5 -> projection) commands."""
     p = sub.add_parser("ingest", help="one subject's B-scan BMP folder -> HDF5 volume")
     p.add_argument("bmp_dir", type=Path)
     p.add_argument("out", type=Path)
@@ -227,9 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("project", help="HDF5 volume -> mean projection (float32 TIFF) in the label frame")
     p.add_argument("volume", type=Path)
     p.add_argument("out", type=Path)
-    p.add_argument("--orientation", choices=sorted(TRANSFORMS), default="flipud")
+    p.add_argument("--orientation", choices=orientations, default="flipud")
     p.set_defaults(func=_project)
 
+
+def _add_predict(sub: argparse._SubParsersAction, orientations: list[str]) -> None:
+    """The ``predict`` command: probability maps and masks with a trained model."""
     p = sub.add_parser(
         "predict",
         help="vessel probability and mask of projections or volumes with a trained checkpoint",
@@ -270,17 +249,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
     p.add_argument(
         "--orientation",
-        choices=sorted(TRANSFORMS),
+        choices=orientations,
         default="flipud",
         help="HDF5 volumes from ingest: projection -> label frame transform (default flipud, 6mm)",
     )
     p.set_defaults(func=_predict)
 
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    """The ``evaluate`` command: predicted masks scored against labels."""
     p = sub.add_parser("evaluate", help="score predicted masks against labels, matched by subject id")
     p.add_argument("--pred", required=True, help="folder of predicted masks (<id>*.png/bmp/tif)")
     p.add_argument("--truth", required=True, help="folder of labels (<id>.bmp), e.g. Label/GT_LargeVessel")
     p.add_argument("--out", required=True, help="CSV to write, one row per subject")
     p.set_defaults(func=_evaluate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from octaseg.projection import TRANSFORMS
+
+    parser = argparse.ArgumentParser(
+        prog="octaseg", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"octaseg {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    orientations = sorted(TRANSFORMS)
+    for add in (_add_synth, _add_synth_report, _add_ingest_and_project, _add_predict):
+        add(sub, orientations)
+    _add_evaluate(sub)
     return parser
 
 
