@@ -116,12 +116,11 @@ class _StopFlag:
 
 @dataclass
 class TrainState:
-    """Everything a run carries from step to step, and what it saves: the model, optimizer,
-    schedule and gradient scaler; where the run is (``epoch``, the ``step`` s of it done
-    and their losses); the history and the early-stopping counters; and what run it is
-    (precision, model, plain settings and the training data's ``resume_key``, which a
-    resumed run must match). :meth:`checkpoint` is what best.pt and last.pt hold, and
-    :meth:`restore` takes it back."""
+    """Everything a run changes as it goes (model, optimizer, schedule, scaler, the steps
+    of ``epoch`` done and their losses, history, early-stopping counters) and what run it
+    is (precision, model, plain settings, the data's ``resume_key``, which a resumed run
+    must match). :meth:`checkpoint` is what best.pt and last.pt hold, :meth:`restore`
+    takes it back."""
 
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
@@ -141,7 +140,7 @@ class TrainState:
     def checkpoint(self, finished: bool = False) -> dict[str, Any]:
         """The state as a plain dict of tensors and values (``finished``: the run is over)."""
         state = {name: getattr(self, name).state_dict() for name in STATE_DICTS}
-        state.update({name: getattr(self, name) for name in PROGRESS})
+        state.update({name: _copied(getattr(self, name)) for name in PROGRESS})
         val_dice = self.history[-1]["val_dice"] if self.history else float("nan")
         state.update(finished=finished, amp=self.amp, val_dice=val_dice, model_spec=self.model_spec)
         state.update(settings=self.settings, resume_key=self.resume_key, octaseg_version=__version__)
@@ -157,7 +156,7 @@ class TrainState:
         for name in STATE_DICTS:
             getattr(self, name).load_state_dict(ckpt[name])
         for name in PROGRESS:
-            setattr(self, name, ckpt[name])
+            setattr(self, name, _copied(ckpt[name]))
         if self.history and int(self.history[-1]["epoch"]) == self.epoch:
             self.next_epoch()
 
@@ -383,6 +382,11 @@ def store_threshold(
         )
     save_checkpoint(best_path, ckpt)
     return ckpt["threshold"]
+
+
+def _copied(value: Any) -> Any:
+    """Lists copied (a checkpoint does not share the running state's), other values as is."""
+    return list(value) if isinstance(value, list) else value
 
 
 def _progress(epoch: int, steps: int, done: int):
