@@ -30,12 +30,13 @@ import torch
 import yaml
 
 from octaseg import metrics
+from octaseg.checkpoints import load_checkpoint, model_from_checkpoint
 from octaseg.config import dataset_root, experiment_settings, splits
-from octaseg.infer import load_model_input, predict_probability
+from octaseg.infer import predict_probability
 from octaseg.io import read_label
 from octaseg.layout import label_path
+from octaseg.model_input import load_model_input
 from octaseg.models import build_model
-from octaseg.train import load_checkpoint, model_from_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 SPEEDUP, DICE_TOLERANCE = 10.0, 0.005

@@ -30,11 +30,12 @@ import numpy as np
 import torch
 
 from octaseg import metrics
-from octaseg.infer import load_model_input, predict_with_settings
+from octaseg.checkpoints import load_checkpoint, model_from_checkpoint
+from octaseg.infer import predict_with_settings
 from octaseg.io import read_label
 from octaseg.layout import label_path, map_path
+from octaseg.model_input import load_model_input
 from octaseg.projection import Channel
-from octaseg.train import load_checkpoint, model_from_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "config" / "octa500.yaml"

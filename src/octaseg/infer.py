@@ -25,7 +25,6 @@ import numpy as np
 import torch
 
 from octaseg.losses import vessel_probability
-from octaseg.model_input import load_model_input as load_model_input  # moved there; bench/ imports it here
 
 Predictor = Callable[[torch.Tensor], torch.Tensor]
 
