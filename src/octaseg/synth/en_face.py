@@ -214,45 +214,74 @@ def _floaters(rng: np.random.Generator, anat: Anatomy, p: SynthParams) -> np.nda
     return out
 
 
-def render_enface(
-    rng: np.random.Generator,
-    anat: Anatomy,
-    tree: VesselTree,
-    p: SynthParams,
-) -> EnFace:
-    """All en-face maps of a subject (see :class:`EnFace`), artefacts included."""
-    shape = (anat.scans, anat.width)
-    # annotators label what looks wide enough and draw it as wide as it looks, in pixels:
-    # at a finer resolution than label_um_per_px, thinner vessels and narrower lines
-    # (vessel_geometry: OCTA-500's 3 mm labels are as many pixels wide as its 6 mm ones);
-    # at least ~ 25 um (1.6 px at 6 mm, 2 px at 3 mm) and 1 px wide
+def _labelled_vessels(
+    rng: np.random.Generator, anat: Anatomy, tree: VesselTree, p: SynthParams
+) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """Draw the subject's label threshold and rasterize the tree (:func:`render_vessels`).
+
+    Annotators label what looks wide enough and draw it as wide as it looks, in pixels: at
+    a finer resolution than ``label_um_per_px``, thinner vessels and narrower lines
+    (vessel_geometry: OCTA-500's 3 mm labels are as many pixels wide as its 6 mm ones), at
+    least ~ 25 um (1.6 px at 6 mm, 2 px at 3 mm) and 1 px wide. Returns the threshold
+    radius (um), the float32 coverage and mean radius (um) and the bool label, each
+    (scans, width) in the tissue frame.
+    """
     label_scale = min(1.0, 1000.0 / anat.px_per_mm / p.label_um_per_px)
     thr = rng.uniform(*p.label_radius_um) * label_scale
     min_label_px = float(np.clip(p.min_label_um / 1000.0 * anat.px_per_mm, 1.0, 2.0))
     labelled = tree.labelled(thr, p.label_fade)
     vessel, radius, label = render_vessels(tree, anat, labelled, min_label_px, p.psf_um, label_scale)
+    return thr, vessel, radius, label
 
-    # FAZ: no capillaries inside its irregular boundary, sparser ones just outside
+
+def _capillary_plexuses(
+    rng: np.random.Generator, anat: Anatomy, p: SynthParams, vessel: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The FAZ and the three capillary plexuses, from the vessel coverage (scans, width).
+
+    No capillaries inside the FAZ's irregular boundary, sparser ones just outside, none
+    under the vessels. Returns the bool FAZ mask and the float32 superficial,
+    intermediate and deep meshes in [0, 1], each (scans, width) in the tissue frame.
+    """
+    shape = (anat.scans, anat.width)
     yy, xx = np.mgrid[0 : anat.scans, 0 : anat.width].astype(np.float64)
     xs, ys = (xx + 0.5) / anat.px_per_mm, (yy + 0.5) / anat.px_per_mm
     dist = anat.faz_distance(xs, ys)
-    faz_mask = dist < 0.0
     ramp = np.clip(dist / 0.03 + 0.5, 0.0, 1.0) * np.clip(0.5 + dist / p.parafovea_mm, 0.0, 1.0)
-    free = ramp.astype(np.float32) * (1.0 - vessel)  # capillaries neither in the FAZ nor under vessels
+    free = ramp.astype(np.float32) * (1.0 - vessel)
     scales = p.capillary_scale_mm * np.array([1.0, 0.9, 1.1])  # superficial, intermediate, deep
     width = p.capillary_line_width
     svp, icp, dcp = (capillary_plexus(rng, shape, anat.px_per_mm, s, width) * free for s in scales)
-    capillary = ((svp > 0.5) | (dcp > 0.5) | (vessel > 0.5)) & ~label & ~faz_mask
+    return dist < 0.0, svp, icp, dcp
 
+
+def _choroid(rng: np.random.Generator, anat: Anatomy, p: SynthParams) -> np.ndarray:
+    """Choroidal flow texture, float32 (scans, width) with mean 1."""
+    shape = (anat.scans, anat.width)
     choroid = np.exp(p.choroid_texture_sd * _smooth_noise(rng, shape, 0.03 * anat.px_per_mm))
     choroid /= choroid.mean()
+    return choroid.astype(np.float32)
 
-    # ---- artefacts: low-frequency brightness, dim / bright / shifted / stretched B-scans
+
+def _brightness(rng: np.random.Generator, anat: Anatomy, p: SynthParams) -> np.ndarray:
+    """Low-frequency brightness times each A-scan's small fluctuation (which survives the
+    projection as grain): float32 (scans, width), mean 1."""
+    shape = (anat.scans, anat.width)
     gain = np.exp(p.brightness_sd * _smooth_noise(rng, shape, 0.22 * anat.width))
-    # each A-scan's signal fluctuates a little (survives the projection as grain)
     gain *= np.exp(p.ascan_noise_sd * rng.standard_normal(shape, dtype=np.float32))
-    gain = (gain / gain.mean()).astype(np.float32)
-    whiteout = np.zeros(shape, np.float32)
+    return (gain / gain.mean()).astype(np.float32)
+
+
+def _stripes(
+    rng: np.random.Generator, anat: Anatomy, p: SynthParams, gain: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, Motion]:
+    """Motion stripes: bright, dim, shifted and stretched runs of B-scans.
+
+    Takes the float32 gain (scans, width) and returns a dimmed copy of it, the float32
+    additive whiteout (scans, width) and the B-scans' :class:`Motion`.
+    """
+    gain = gain.copy()
+    whiteout = np.zeros((anat.scans, anat.width), np.float32)
     src = np.arange(anat.scans, dtype=np.int64)
     shift = np.zeros(anat.scans, np.int64)
     kinds = np.asarray(p.stripe_kinds, dtype=np.float64)
@@ -273,35 +302,69 @@ def render_enface(
             rate = rng.uniform(0.65, 0.9)
             run = src[s0] + np.floor(np.arange(len(src[s0 : s0 + n])) * rate).astype(np.int64)
             src[s0 : s0 + n] = run
-    motion = Motion(src=np.clip(src, 0, anat.scans - 1), shift=shift)
-    floater = _floaters(rng, anat, p)
-    gain *= 1.0 - p.floater_shadow * floater  # floaters shadow everything below them
+    return gain, whiteout, Motion(src=np.clip(src, 0, anat.scans - 1), shift=shift)
+
+
+def _signal_strength(rng: np.random.Generator, p: SynthParams) -> tuple[float, float]:
+    """The subject's signal strength and static-tissue noise gain: (1, 1) but for weakly
+    scanned subjects (fainter flow, more noise)."""
     weak = rng.random() < p.low_signal_probability
     signal = float(rng.uniform(*p.low_signal)) if weak else 1.0
     noise_gain = float(rng.uniform(*p.low_signal_noise)) if weak else 1.0
+    return signal, noise_gain
 
-    warp = motion.warp
-    # from a child generator: the draws of the later stages stay as they were
+
+def _vessel_gain(rng: np.random.Generator, anat: Anatomy, p: SynthParams, vessel: np.ndarray) -> np.ndarray:
+    """Smooth multiplicative flow signal of the vessels, float32 (scans, width); the
+    vessels' mean flow (weighted by the coverage ``vessel`` (scans, width)) stays."""
+    sigma_px = p.vessel_gain_mm * anat.px_per_mm
+    vessel_gain = np.exp(p.vessel_gain_sd * _smooth_noise(rng, (anat.scans, anat.width), sigma_px))
+    weight = vessel if vessel.any() else np.ones_like(vessel)
+    return (vessel_gain * weight.sum() / (vessel_gain * weight).sum()).astype(np.float32)
+
+
+def render_enface(
+    rng: np.random.Generator,
+    anat: Anatomy,
+    tree: VesselTree,
+    p: SynthParams,
+) -> EnFace:
+    """All en-face maps of a subject (see :class:`EnFace`), artefacts included.
+
+    The draws from ``rng`` come in a fixed order, one stage after another: the label
+    threshold, the plexuses, the choroid, the brightness, the stripes, the floaters and
+    the signal strength; the vessel gain draws from a child generator, so the draws of the
+    later stages stay as they were before it existed.
+    """
+    thr, vessel, radius, label = _labelled_vessels(rng, anat, tree, p)
+    faz, svp, icp, dcp = _capillary_plexuses(rng, anat, p, vessel)
+    capillary = ((svp > 0.5) | (dcp > 0.5) | (vessel > 0.5)) & ~label & ~faz
+    choroid = _choroid(rng, anat, p)
+    gain, whiteout, motion = _stripes(rng, anat, p, _brightness(rng, anat, p))
+    floater = _floaters(rng, anat, p)
+    gain *= 1.0 - p.floater_shadow * floater  # floaters shadow everything below them
+    signal, noise_gain = _signal_strength(rng, p)
     (child,) = rng.spawn(1)
-    vessel_gain = np.exp(p.vessel_gain_sd * _smooth_noise(child, shape, p.vessel_gain_mm * anat.px_per_mm))
-    weight = vessel if vessel.any() else np.ones_like(vessel)  # the vessels' mean flow stays
-    vessel_gain = (vessel_gain * weight.sum() / (vessel_gain * weight).sum()).astype(np.float32)
+    tissue = {  # the anatomy: moved as the B-scans see it
+        "vessel": vessel,
+        "vessel_radius_um": radius,
+        "label": label,
+        "faz": faz,
+        "capillary": capillary,
+        "svp": svp,
+        "icp": icp,
+        "dcp": dcp,
+        "choroid": choroid,
+        "vessel_gain": _vessel_gain(child, anat, p, vessel),
+    }
     return EnFace(
-        vessel=warp(vessel),
-        vessel_radius_um=warp(radius),
-        label=warp(label),
-        faz=warp(faz_mask),
-        capillary=warp(capillary),
-        svp=warp(svp),
-        icp=warp(icp),
-        dcp=warp(dcp),
-        choroid=warp(choroid.astype(np.float32)),
+        **{name: motion.warp(image) for name, image in tissue.items()},
+        motion=motion,
+        label_radius_um=thr,
+        # the artefacts: in the scan frame, not moved
         gain=gain.astype(np.float32),
         whiteout=whiteout,
         floater=floater,
         signal=signal,
         noise_gain=noise_gain,
-        label_radius_um=thr,
-        motion=motion,
-        vessel_gain=warp(vessel_gain),
     )
