@@ -181,6 +181,29 @@ def _slabs(ef: EnFace, surf: Surfaces, depth: int, p: SynthParams) -> list[_Slab
     ]
 
 
+def _add_tent(
+    acc: np.ndarray,
+    amp: np.ndarray,
+    inv: np.ndarray,
+    pos_inv: np.ndarray,
+    row: np.float32,
+    tmp: np.ndarray,
+    flat: float = 1.0,
+) -> None:
+    """Add ``amp * clip(flat * (1 - |row * inv - pos_inv|), 0, 1)`` to ``acc`` in place: a
+    tent profile of half-extent ``1 / inv`` around row ``pos_inv / inv``, all float32
+    (scans, width); ``tmp`` (scans, width) is scratch."""
+    np.multiply(inv, row, out=tmp)  # row * inv
+    np.subtract(tmp, pos_inv, out=tmp)  # (row - pos) / half
+    np.abs(tmp, out=tmp)
+    np.subtract(np.float32(1.0), tmp, out=tmp)
+    if flat != 1.0:
+        np.multiply(tmp, np.float32(flat), out=tmp)
+    np.clip(tmp, 0.0, 1.0, out=tmp)
+    np.multiply(tmp, amp, out=tmp)
+    np.add(acc, tmp, out=acc)
+
+
 def render_volume(
     rng: np.random.Generator,
     ef: EnFace,
@@ -216,18 +239,14 @@ def render_volume(
         for (s, inv, pos_inv), (r0, r1) in zip(prepared, ranges, strict=True):
             if not r0 <= d < r1:
                 continue
+            if s.kind == "tent":
+                _add_tent(acc, s.amp, inv, pos_inv, np.float32(d), tmp, s.flat)
+                continue
             np.multiply(inv, np.float32(d), out=tmp)  # row * inv
             np.subtract(tmp, pos_inv, out=tmp)  # (row - pos) / half
-            if s.kind == "tent":
-                np.abs(tmp, out=tmp)
-                np.subtract(np.float32(1.0), tmp, out=tmp)
-                if s.flat != 1.0:
-                    np.multiply(tmp, np.float32(s.flat), out=tmp)
-                np.clip(tmp, 0.0, 1.0, out=tmp)
-            else:
-                np.subtract(np.float32(1.0), tmp, out=tmp)  # > 1 above the start
-                np.multiply(tmp, tmp <= 1.0, out=tmp)
-                np.maximum(tmp, 0.0, out=tmp)
+            np.subtract(np.float32(1.0), tmp, out=tmp)  # > 1 above the start
+            np.multiply(tmp, tmp <= 1.0, out=tmp)
+            np.maximum(tmp, 0.0, out=tmp)
             np.multiply(tmp, s.amp, out=tmp)
             np.add(acc, tmp, out=acc)
         idx[...] = rng.integers(0, 256, (scans, width), dtype=np.uint8)
