@@ -219,14 +219,41 @@ def write_subject(
     from octaseg.layers import write_gt_layers
     from octaseg.layout import layers_path, map_path
 
+    _check_writable(subject, fov)
+    oriented = orient(subject.label, orientation)  # fails early on a bad name
+    root = Path(root)
+    sid = subject.subject_id
+    if subject.oct is not None and volumes:
+        _write_bscans(root / f"OCTA_{fov}" / "OCT" / str(sid), subject.oct)
+    for name, m in _masks(subject).items():
+        if m is not None:
+            write_image(root / "Label" / name / f"{sid}.bmp", orient(m, orientation))
+    if subject.layers is not None:
+        if volumes:
+            write_gt_layers(layers_path(root, sid), subject.layers)
+        for folder, image in official_maps(subject).items():
+            write_image(map_path(root, fov, folder, sid), orient(image, orientation))
+    if volumes:
+        _write_bscans(root / f"OCTA_{fov}" / "OCTA" / str(sid), subject.octa)
+    write_image(root / "Label" / "GT_LargeVessel" / f"{sid}.bmp", oriented)
+
+
+def _masks(subject: SyntheticSubject) -> dict[str, np.ndarray | None]:
+    """The subject's optional en-face masks (scans, width) by their OCTA-500 label folder."""
+    return {"GT_FAZ": subject.faz, "GT_Capillary": subject.capillary}
+
+
+def _check_writable(subject: SyntheticSubject, fov: str) -> None:
+    """Refuse, before anything is written, an unknown field of view or a subject whose
+    arrays do not fit: octa and oct uint8 (scans, depth, width), the label and masks
+    uint8 (scans, width), the layer surfaces (scans, width)."""
     if fov not in FOV_GEOMETRY:
         raise ValueError(f"unknown field of view {fov!r}; expected one of {sorted(FOV_GEOMETRY)}")
-    octa, label = subject.octa, subject.label
+    octa = subject.octa
     if octa.ndim != 3 or octa.dtype != np.uint8:
         raise ValueError(f"octa must be uint8 (scans, depth, width), got {octa.dtype} {octa.shape}")
     enface = (octa.shape[0], octa.shape[2])
-    masks = {"GT_FAZ": subject.faz, "GT_Capillary": subject.capillary}
-    for name, m in {"label": label, **masks}.items():
+    for name, m in {"label": subject.label, **_masks(subject)}.items():
         if m is not None and (m.shape != enface or m.dtype != np.uint8):
             raise ValueError(f"{name} must be uint8 (scans, width) = {enface}, got {m.dtype} {m.shape}")
     if subject.oct is not None and (subject.oct.shape != octa.shape or subject.oct.dtype != np.uint8):
@@ -238,19 +265,3 @@ def write_subject(
             raise ValueError(
                 f"layer surface {name} must be (scans, width) = {enface}, got {np.shape(surface)}"
             )
-    oriented = orient(label, orientation)  # fails early on a bad name
-    root = Path(root)
-    sid = subject.subject_id
-    if subject.oct is not None and volumes:
-        _write_bscans(root / f"OCTA_{fov}" / "OCT" / str(sid), subject.oct)
-    for name, m in masks.items():
-        if m is not None:
-            write_image(root / "Label" / name / f"{sid}.bmp", orient(m, orientation))
-    if subject.layers is not None:
-        if volumes:
-            write_gt_layers(layers_path(root, sid), subject.layers)
-        for folder, image in official_maps(subject).items():
-            write_image(map_path(root, fov, folder, sid), orient(image, orientation))
-    if volumes:
-        _write_bscans(root / f"OCTA_{fov}" / "OCTA" / str(sid), octa)
-    write_image(root / "Label" / "GT_LargeVessel" / f"{sid}.bmp", oriented)
