@@ -111,6 +111,22 @@ def test_label_contrast():
         ma.label_contrast(image, label[:, :-1])
 
 
+def test_band_table():
+    text = """
+    statistic   6mm           3mm
+    mean        67    99      79     105   # ints stay ints
+
+    slope       -2.69 -2.07   -2.13  -1.34
+    """
+    assert bands.table(text) == {
+        "6mm": {"mean": (67, 99), "slope": (-2.69, -2.07)},
+        "3mm": {"mean": (79, 105), "slope": (-2.13, -1.34)},
+    }
+    assert type(bands.table(text)["6mm"]["mean"][0]) is int
+    with pytest.raises(ValueError, match="expected 4 numbers"):
+        bands.table("statistic 6mm 3mm\nmean 1 2 3")
+
+
 def test_summarize_and_out_of_band():
     rows = [{"mean": float(v), "std": 1.0} for v in range(101)]
     rows[0]["std"] = float("nan")

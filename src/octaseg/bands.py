@@ -14,6 +14,27 @@ import numpy as np
 Band = tuple[float, float]  # (low, high), both inclusive
 
 
+def table(text: str) -> dict[str, dict[str, Band]]:
+    """Bands written as a text table: column name -> statistic -> (low, high).
+
+    The first line is ``statistic`` and the column names (e.g. fields of view); then one
+    line per statistic, its name and the low and high of each column in turn. Blank lines
+    and ``#`` comments are passed over; numbers keep their type (``67`` an int, ``0.5`` a
+    float), as written in Python.
+    """
+    rows = [line.split("#")[0].split() for line in text.splitlines()]
+    header, *rows = [row for row in rows if row]
+    columns = header[1:]
+    out: dict[str, dict[str, Band]] = {column: {} for column in columns}
+    for name, *values in rows:
+        if len(values) != 2 * len(columns):
+            raise ValueError(f"band table row {name!r}: expected {2 * len(columns)} numbers, got {values}")
+        numbers = [int(v) if v.lstrip("-").isdigit() else float(v) for v in values]
+        for i, column in enumerate(columns):
+            out[column][name] = (numbers[2 * i], numbers[2 * i + 1])
+    return out
+
+
 def inside(value: float, band: Band) -> bool:
     """Whether ``value`` lies within ``band``; a NaN does not."""
     return band[0] <= value <= band[1]

@@ -31,48 +31,29 @@ SLOPE_RANGE = (10.0, 30.0)
 #: ``OCTA(ILM_OPL)`` train+val maps, 200 6mm (10001-10200) and 150 3mm (10301-10450) with
 #: their GT_LargeVessel labels, rounded outward to about 3 figures (aggregates only), from
 #: ``python bench/map_appearance.py --data-root /path/to/OCTA-500``.
-REAL_APPEARANCE: dict[str, dict[str, tuple[float, float]]] = {
-    "6mm": {
-        "mean": (67, 99),
-        "std": (48.1, 54.1),
-        "p1": (5, 19),
-        "p50": (53, 91),
-        "p99": (255, 255),  # every real map is stretched to saturate its top 1%
-        "zero_fraction": (0.00005, 0.0076),
-        "saturated_fraction": (0.0100, 0.0117),
-        "gray_levels": (44, 57),  # a stretch of about 50 levels: steps of 5-6
-        "power_low": (0.173, 0.343),
-        "power_mid": (0.241, 0.383),
-        "power_high": (0.352, 0.504),
-        "spectral_slope": (-2.69, -2.07),
-        "row_line_score": (0.168, 0.302),
-        "column_line_score": (0.145, 0.273),
-        "vessel_median": (172, 194),
-        "background_median": (50, 87),
-        "vessel_ratio": (2.21, 3.60),
-        "vessel_contrast": (0.378, 0.566),
-    },
-    "3mm": {
-        "mean": (79, 105),
-        "std": (50.1, 55.6),
-        "p1": (6, 16),
-        "p50": (65, 99),
-        "p99": (255, 255),
-        "zero_fraction": (0.0001, 0.0031),
-        "saturated_fraction": (0.0100, 0.0108),
-        "gray_levels": (91, 159),
-        "power_low": (0.265, 0.514),
-        "power_mid": (0.110, 0.240),
-        "power_high": (0.366, 0.513),
-        "spectral_slope": (-2.13, -1.34),
-        "row_line_score": (0.190, 0.293),
-        "column_line_score": (0.186, 0.269),
-        "vessel_median": (195, 210),
-        "background_median": (63, 95),
-        "vessel_ratio": (2.16, 3.17),
-        "vessel_contrast": (0.368, 0.521),
-    },
-}
+REAL_APPEARANCE: dict[str, dict[str, bands.Band]] = bands.table(
+    """
+    statistic               6mm             3mm
+    mean                    67      99      79      105
+    std                     48.1    54.1    50.1    55.6
+    p1                      5       19      6       16
+    p50                     53      91      65      99
+    p99                     255     255     255     255     # every real map saturates its top 1%
+    zero_fraction           0.00005 0.0076  0.0001  0.0031
+    saturated_fraction      0.0100  0.0117  0.0100  0.0108
+    gray_levels             44      57      91      159     # 6mm: about 50 levels, steps of 5-6
+    power_low               0.173   0.343   0.265   0.514
+    power_mid               0.241   0.383   0.110   0.240
+    power_high              0.352   0.504   0.366   0.513
+    spectral_slope          -2.69   -2.07   -2.13   -1.34
+    row_line_score          0.168   0.302   0.190   0.293
+    column_line_score       0.145   0.273   0.186   0.269
+    vessel_median           172     194     195     210
+    background_median       50      87      63      95
+    vessel_ratio            2.21    3.60    2.16    3.17
+    vessel_contrast         0.378   0.566   0.368   0.521
+    """
+)
 
 
 def intensity_stats(image: np.ndarray) -> dict[str, float]:

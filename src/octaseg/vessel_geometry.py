@@ -32,23 +32,23 @@ _OFFSETS = np.array([(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if dr or
 #: ``python bench/label_geometry.py --data-root /path/to/OCTA-500 --bands`` on the 200 6mm
 #: (10001-10200) and 150 3mm (10301-10450) training + validation labels (aggregates only,
 #: no pixels), rounded outwards to 2 significant digits of each band's width.
-_BANDS = {  # statistic: 6mm band, 3mm band
-    "label_fraction": ((0.069, 0.118), (0.051, 0.079)),
-    "width_um_median": ((30.0, 43.0), (19.7, 28.0)),
-    "width_um_mean": ((32.0, 44.0), (21.8, 27.2)),
-    "width_um_p90": ((54.0, 76.0), (29.0, 45.0)),
-    "branch_length_mm_median": ((0.32, 0.49), (0.20, 0.37)),
-    "branch_length_mm_mean": ((0.39, 0.60), (0.28, 0.47)),
-    "tortuosity_median": ((1.021, 1.036), (1.019, 1.039)),
-    "branch_angle_deg_median": ((59.0, 75.0), (56.0, 81.0)),
-    "end_faz_distance_mm_median": ((1.17, 1.81), (0.42, 0.72)),
-    "faz_radius_mm": ((0.46, 0.75), (0.38, 0.61)),
-    "junctions_per_mm2": ((1.4, 3.5), (1.5, 4.3)),
-    "ends_per_mm2": ((1.2, 3.0), (2.8, 5.1)),
-}
-REAL_GEOMETRY: dict[str, dict[str, tuple[float, float]]] = {
-    fov: {name: bands[i] for name, bands in _BANDS.items()} for i, fov in enumerate(("6mm", "3mm"))
-}
+REAL_GEOMETRY: dict[str, dict[str, bands.Band]] = bands.table(
+    """
+    statistic                       6mm             3mm
+    label_fraction                  0.069   0.118   0.051   0.079
+    width_um_median                 30.0    43.0    19.7    28.0
+    width_um_mean                   32.0    44.0    21.8    27.2
+    width_um_p90                    54.0    76.0    29.0    45.0
+    branch_length_mm_median         0.32    0.49    0.20    0.37
+    branch_length_mm_mean           0.39    0.60    0.28    0.47
+    tortuosity_median               1.021   1.036   1.019   1.039
+    branch_angle_deg_median         59.0    75.0    56.0    81.0
+    end_faz_distance_mm_median      1.17    1.81    0.42    0.72
+    faz_radius_mm                   0.46    0.75    0.38    0.61
+    junctions_per_mm2               1.4     3.5     1.5     4.3
+    ends_per_mm2                    1.2     3.0     2.8     5.1
+    """
+)
 
 
 @dataclass
