@@ -155,19 +155,26 @@ def _add_synth(sub: argparse._SubParsersAction, orientations: list[str]) -> None
     p.set_defaults(func=_synth)
 
 
+_SYNTH_REPORT_DESCRIPTION = (
+    "Per subject: B-scan volume and label statistics and the Frangi + Otsu "
+    "baseline Dice (octaseg.realism.TARGETS), the label's vessel geometry "
+    "(vessel_geometry.REAL_GEOMETRY) and the appearance of its OCTA(ILM_OPL) map "
+    "(map_appearance.REAL_APPEARANCE); per group a summary: median [p5, p95] over the "
+    "subjects, the real band, how many subjects fall outside it, OUT where the median "
+    "does. A maps-only dataset (no B-scan folders) is read from its labels and maps: "
+    "volume statistics are skipped, the baseline runs on the OCTA(FULL) or OCTA(ILM_OPL) map."
+)
+_PREDICT_DESCRIPTION = (
+    "Writes OUT/probability/<name>.tif (float32, 0..1) and OUT/masks/<name>.png "
+    "(0/255) per input, with the checkpoint's own preprocessing and prediction settings "
+    "unless overridden."
+)
+
+
 def _add_synth_report(sub: argparse._SubParsersAction, orientations: list[str]) -> None:
     """The ``synth-report`` command: a dataset's realism statistics."""
-    p = sub.add_parser(
-        "synth-report",
-        help="realism statistics of a dataset beside real OCTA-500's bands",
-        description="Per subject: B-scan volume and label statistics and the Frangi + Otsu "
-        "baseline Dice (octaseg.realism.TARGETS), the label's vessel geometry "
-        "(vessel_geometry.REAL_GEOMETRY) and the appearance of its OCTA(ILM_OPL) map "
-        "(map_appearance.REAL_APPEARANCE); per group a summary: median [p5, p95] over the "
-        "subjects, the real band, how many subjects fall outside it, OUT where the median "
-        "does. A maps-only dataset (no B-scan folders) is read from its labels and maps: "
-        "volume statistics are skipped, the baseline runs on the OCTA(FULL) or OCTA(ILM_OPL) map.",
-    )
+    about = "realism statistics of a dataset beside real OCTA-500's bands"
+    p = sub.add_parser("synth-report", help=about, description=_SYNTH_REPORT_DESCRIPTION)
     p.add_argument("root", help="dataset root in the OCTA-500 layout (synthetic or real)")
     p.add_argument("--fov", choices=["6mm", "3mm"], default="6mm")
     p.add_argument(
@@ -209,13 +216,8 @@ def _add_ingest_and_project(sub: argparse._SubParsersAction, orientations: list[
 
 def _add_predict(sub: argparse._SubParsersAction, orientations: list[str]) -> None:
     """The ``predict`` command: probability maps and masks with a trained model."""
-    p = sub.add_parser(
-        "predict",
-        help="vessel probability and mask of projections or volumes with a trained checkpoint",
-        description="Writes OUT/probability/<name>.tif (float32, 0..1) and OUT/masks/<name>.png "
-        "(0/255) per input, with the checkpoint's own preprocessing and prediction settings "
-        "unless overridden.",
-    )
+    about = "vessel probability and mask of projections or volumes with a trained checkpoint"
+    p = sub.add_parser("predict", help=about, description=_PREDICT_DESCRIPTION)
     p.add_argument(
         "--checkpoint",
         help="a best.pt or last.pt written by training, or an exported model (default: the model "
