@@ -139,9 +139,47 @@ def test_murray_law_at_forks() -> None:
     assert excess.min() >= -1e-9
     # relative to what a fork feeds, one step leaks most near the tips
     assert np.median(excess[r[forks] >= 5]) < 0.05
-    # trunks are 32-42 um at the disc and the radii decrease down the tree
+    # trunks are 30-40 um at the disc and the radii decrease down the tree
     assert 25 < r.max() < 50
     assert np.all(r[kids] <= r[par[kids]] + 1e-9)
+
+
+def test_smoothing_runs_through_forks_and_keeps_ends() -> None:
+    """A vessel zigzags along x with a side branch at a kink: smoothing straightens the
+    vessel through its fork (the main child is the one feeding more nodes) and leaves the
+    root and the ends where they were."""
+    main = np.array([[x, 0.05 * (-1) ** x] for x in range(8)], float)  # nodes 0..7
+    side = np.array([[4.0, 1.0], [4.0, 2.0]])  # nodes 8, 9 leave node 4
+    pts = np.vstack([main, side])
+    parent = np.array([-1, 0, 1, 2, 3, 4, 5, 6, 4, 8])
+    out = vessel_tree._smooth_chains(pts, parent, 6)
+    for fixed in (0, 7, 9):  # the root and both ends
+        np.testing.assert_array_equal(out[fixed], pts[fixed])
+    assert abs(out[4, 1]) < 0.5 * abs(pts[4, 1])  # the fork is smoothed along the vessel
+    assert np.abs(out[1:7, 1]).max() < 0.6 * np.abs(pts[1:7, 1]).max()
+
+
+def test_macula_demand_widens_what_runs_to_the_faz() -> None:
+    """Flow per mm is about 1 + macula_demand at the FAZ's edge and falls off away from it; a branch
+    that feeds the parafovea is wider with that demand than without it."""
+    p = synth.DEFAULT_PARAMS
+    rng = np.random.default_rng([0, 2])
+    anat = synth.sample_anatomy(rng, 400, 400, 6.0, p)
+    fx, fy = anat.fovea
+    edge = anat.faz_radius * 1.5  # beyond the FAZ's irregular boundary
+    near_far = np.array([[fx + edge, fy], [fx + 2.9, fy + 2.9]])
+    d = vessel_tree.demand(anat, near_far, p)
+    assert d[0] > 0.5 * p.macula_demand and d[1] < 0.1 * d[0]
+    # a root with two equal children: one towards the FAZ, one away from it
+    far = [[fx + 2.0, fy + 1.0], [fx + 2.0, fy + 2.0 - edge]]  # as long, away from the FAZ
+    pts = np.array([[fx + 2.0, fy], [fx + 1.0, fy], [fx + edge, fy], *far])
+    parent = np.array([-1, 0, 1, 0, 3])
+    flat = vessel_tree._murray_radii(pts, parent, np.array([30.0]))
+    weighted = vessel_tree._murray_radii(
+        pts, parent, np.array([30.0]), demand=vessel_tree.demand(anat, pts, p)
+    )
+    assert flat[2] == pytest.approx(flat[4], rel=0.2)
+    assert weighted[2] > 1.5 * weighted[4]
 
 
 def _colonized(sid: int) -> tuple[synth.Anatomy, colonization.Forest, int]:

@@ -57,20 +57,28 @@ class SynthParams:
     colonize_sprout: float = 0.5  # chance per step that a pulled vessel sprouts
     colonize_rotation_mm: float = 0.5  # this close to the FAZ, tips turn to run around it
     colonize_clearance: float = 0.6  # no new node closer than this x step to another
-    smooth_iterations: int = 10  # Laplacian smoothing of the grown vessels
+    smooth_iterations: int = 6  # Laplacian smoothing of the grown vessels
     # --- radii (Murray's law)
-    trunk_radius_um: tuple[float, float] = (38.0, 50.0)  # radius at the disc, per trunk
+    trunk_radius_um: tuple[float, float] = (30.0, 40.0)  # radius at the disc, per trunk
     stump_radius_um: tuple[float, float] = (14.0, 30.0)  # radius where a stump enters
-    periphery: float = 1.0  # flow of an arcade on to the periphery / its flow in the field
-    side_periphery: float = 2.0  # flow of its large peripheral branches / its flow in the field
+    # the parafovea's dense capillary layers draw more flow than the periphery: a vessel's
+    # flow is the length it feeds weighted by 1 + macula_demand * exp(-d / macula_demand_mm),
+    # d the distance from the FAZ, so the branches that run to the FAZ stay wide
+    macula_demand: float = 25.0
+    macula_demand_mm: float = 1.0
+    periphery: float = 0.0  # flow of an arcade on to the periphery / its flow in the field
+    side_periphery: float = 0.5  # flow of its large peripheral branches / its flow in the field
     side_periphery_mm: tuple[float, float] = (0.3, 3.0)  # where they leave, mm from the disc
     # annotators label the vessels from a radius threshold per subject (Kreitner et al.
     # draw one per dataset), drawn as wide as they look at 6 mm (15 um a pixel): at 3 mm
     # OCTA-500's labels are as many pixels wide as at 6 mm, 2-4 px (vessel_geometry)
     label_radius_um: tuple[float, float] = (6.5, 10.5)
     label_um_per_px: float = 15.0
+    # a finer pixel lowers the threshold less than in proportion: label_radius_um x
+    # (pixel / label_um_per_px) ** label_threshold_power (OCTA-500 3mm: fewer, shorter)
+    label_threshold_power: float = 0.25
     min_label_um: float = 24.0  # labelled vessels are drawn at least this wide (1.6-2 px)
-    label_fade: float = 0.5  # a labelled vessel is traced on down to this x the label radius
+    label_fade: float = 0.7  # a labelled vessel is traced on down to this x the label radius
     # --- capillaries
     capillary_scale_mm: float = 0.019  # band-pass noise scale (mesh spacing ~ 3x this)
     capillary_line_width: float = 0.35  # iso-line half-width, in units of the noise s.d.

@@ -182,12 +182,18 @@ def grow_vessel_tree(rng: np.random.Generator, anat: Anatomy, p: SynthParams) ->
     # veins (second of each pair) are wider than arteries; stumps are narrower
     trunk_r = np.sort(rng.uniform(*p.trunk_radius_um, size=(2, 2)), axis=1).ravel()
     root_r = np.concatenate([trunk_r, rng.uniform(*p.stump_radius_um, size=p.stumps)])
-    radius = _murray_radii(
-        pts, forest.parent, root_r, ends, p.periphery, p.side_periphery, p.side_periphery_mm
-    )
+    periphery = (p.periphery, p.side_periphery, p.side_periphery_mm)
+    radius = _murray_radii(pts, forest.parent, root_r, ends, *periphery, demand(anat, pts, p))
     return VesselTree(
         points=pts, parent=forest.parent, radius=radius, start_radius=_start_radii(forest.parent, radius)
     )
+
+
+def demand(anat: Anatomy, points: np.ndarray, p: SynthParams) -> np.ndarray:
+    """The flow drawn per mm of vessel at ``points`` (N, 2) mm -> (N,): 1 far out, up to
+    ``1 + macula_demand`` at the FAZ's edge, where the capillary layers are densest."""
+    d = np.maximum(anat.faz_distance(points[:, 0], points[:, 1]), 0.0)
+    return 1.0 + p.macula_demand * np.exp(-d / p.macula_demand_mm)
 
 
 def _start_radii(parent: np.ndarray, radius: np.ndarray) -> np.ndarray:
@@ -215,11 +221,13 @@ def _murray_radii(
     periphery: float = 0.0,
     side_periphery: float = 0.0,
     side_mm: tuple[float, float] = (0.0, 0.0),
+    demand: np.ndarray | None = None,
 ) -> np.ndarray:
     """Radii (um) by Murray's law with flow that leaks into capillaries along each vessel.
 
     The flow entering a segment is proportional to the vessel length it feeds (the
-    segment and everything downstream) and ``r**3`` is proportional to that flow. Flows add
+    segment and everything downstream), each segment weighted by its ``demand`` (N,)
+    (default 1), and ``r**3`` is proportional to that flow. Flows add
     up at every fork, so ``r_parent**3 == r_1**3 + r_2**3`` there up to what the parent's
     own segment (one growth step) leaks, about 1% at a typical fork; along a vessel the
     radius tapers towards fine tips. Each tree is scaled so that its root segment gets its
@@ -236,7 +244,7 @@ def _murray_radii(
     has = parent >= 0
     seg = np.zeros(n)
     seg[has] = np.linalg.norm(points[has] - points[parent[has]], axis=1)
-    fed = seg.copy()  # length fed by the segment from node i to its parent
+    fed = seg * (1.0 if demand is None else demand)  # flow through the segment to node i
     root = np.arange(n)
     for i in range(n):  # parents precede children
         if parent[i] >= 0:
@@ -261,14 +269,21 @@ def _murray_radii(
 
 
 def _smooth_chains(pts: np.ndarray, parent: np.ndarray, iterations: int) -> np.ndarray:
-    """Laplacian smoothing of nodes with one parent and one child; ends and forks stay."""
+    """Laplacian smoothing of every node between its parent and its main child (the one
+    that feeds the most nodes), so a vessel stays smooth through the forks where its side
+    branches leave; roots and ends stay."""
     n = len(parent)
-    nchild = np.bincount(parent[parent >= 0], minlength=n)
-    only_child = np.full(n, -1, dtype=np.int64)
-    kids = np.flatnonzero(parent >= 0)
-    only_child[parent[kids]] = kids  # any child; used only where there is exactly one
-    inner = np.flatnonzero((parent >= 0) & (nchild == 1))
+    size = np.ones(n, dtype=np.int64)
+    for i in range(n - 1, -1, -1):  # parents precede children
+        if parent[i] >= 0:
+            size[parent[i]] += size[i]
+    main_child = np.full(n, -1, dtype=np.int64)
+    for i in np.flatnonzero(parent >= 0).tolist():
+        j = parent[i]
+        if main_child[j] < 0 or size[i] > size[main_child[j]]:
+            main_child[j] = i
+    inner = np.flatnonzero((parent >= 0) & (main_child >= 0))
     out = pts.copy()
     for _ in range(iterations):
-        out[inner] = 0.5 * out[inner] + 0.25 * (out[parent[inner]] + out[only_child[inner]])
+        out[inner] = 0.5 * out[inner] + 0.25 * (out[parent[inner]] + out[main_child[inner]])
     return out
