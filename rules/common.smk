@@ -193,11 +193,6 @@ def get_label(wildcards):
     return _label(wildcards.id)
 
 
-def get_model_inputs(wildcards):
-    """The files an experiment reads for one subject (_model_inputs)."""
-    return _model_inputs(wildcards.exp, wildcards.id)
-
-
 def get_train_model_inputs(wildcards):
     """The files an experiment reads for the train split's subjects, in their order."""
     return [f for i in SPLITS["train"] for f in _model_inputs(wildcards.exp, i)]
@@ -206,6 +201,11 @@ def get_train_model_inputs(wildcards):
 def get_val_model_inputs(wildcards):
     """The files an experiment reads for the val split's subjects, in their order."""
     return [f for i in SPLITS["val"] for f in _model_inputs(wildcards.exp, i)]
+
+
+def get_test_model_inputs(wildcards):
+    """The files an experiment reads for the test split's subjects, in their order."""
+    return [f for i in SPLITS["test"] for f in _model_inputs(wildcards.exp, i)]
 
 
 def get_training_settings(wildcards):

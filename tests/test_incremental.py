@@ -54,7 +54,7 @@ SUBJECT_INPUT = {
 }
 # After new models: every test prediction, and everything that reads them.
 N = len(EXPERIMENTS)
-DOWNSTREAM_OF_MODELS = {"predict": 2 * N, "evaluate": N, "subject_figures": N, "roc_pr": N}
+DOWNSTREAM_OF_MODELS = {"predict": N, "evaluate": N, "subject_figures": N, "roc_pr": N}
 SUMMARY = {"dice_comparison": 1, "summarize": 1, "all": 1}
 
 _RULE = re.compile(r"^(?:local)?rule (\w+):$")
@@ -132,11 +132,11 @@ def test_adding_a_test_subject_runs_only_its_jobs(real, tmp_path):
     work, configs = _copy(real, tmp_path)
     _add_subject(work, 10008, like=10006)
     jobs = dry_run(work, configs=configs)
-    assert subjects(jobs, PER_SUBJECT | {"predict"}) == {"10008"}
+    assert subjects(jobs, PER_SUBJECT) == {"10008"}
     assert counts(jobs) == {
         **SUBJECT_INPUT,
         "baseline": 1,
-        "predict": N,  # each model on the new subject; no retraining
+        "predict": N,  # each experiment's one job predicts the test set again; no retraining
         "evaluate": N + 1,
         "subject_figures": N + 1,
         "roc_pr": N,
@@ -170,7 +170,6 @@ def test_adding_a_training_subject_retrains(real, tmp_path):
     _add_subject(work, 10007, like=10002)
     jobs = dry_run(work, configs=configs)
     assert subjects(jobs, PER_SUBJECT) == {"10007"}
-    assert subjects(jobs, {"predict"}) == {"10005", "10006"}  # the new models on the test set
     assert counts(jobs) == {**SUBJECT_INPUT, "train": N, **DOWNSTREAM_OF_MODELS, "realism": 1, **SUMMARY}
     # the baseline learns nothing: its masks and metrics stay
     assert not [wc for rule, wc in jobs if wc.get("method") == "frangi_otsu"]
@@ -233,13 +232,13 @@ def test_subjects_come_from_the_folder_and_the_split_ranges(run, tmp_path):
     )
     jobs = dry_run(work, configs=(ranges,))
     assert subjects(jobs, {"ingest"}) == {str(i) for i in range(10001, 10007)}
-    assert subjects(jobs, {"predict"}) == {"10005", "10006"}
+    assert subjects(jobs, {"baseline"}) == {"10005", "10006"}
 
     listed = tmp_path / "listed.yaml"
     listed.write_text("split: {train: [10001, '10003'], val: '10004', test: [10006]}\n")
     jobs = dry_run(work, configs=(ranges, listed))
     assert subjects(jobs, {"ingest"}) == {"10001", "10003", "10004", "10006"}
-    assert subjects(jobs, {"predict"}) == {"10006"}
+    assert subjects(jobs, {"baseline"}) == {"10006"}
 
     overlap = tmp_path / "overlap.yaml"
     overlap.write_text("split: {train: 10001-10004, val: 10004, test: 10005-10006}\n")
