@@ -16,10 +16,12 @@ finds them in the page cache. Then, side by side in this run, best of ``--repeat
   name, renamed when complete); and, for information, ``read_bscan_stack`` alone and
   ``write_volume`` alone.
 
-Prints each time; the ratio of ingest to the fastest plain reader and the target
-(at most 2x); the ratio of ingest to the fastest single-threaded plain reader; and, to
-show what writing costs on the machine, the fastest plain reader followed by a raw
-write of the volume's bytes, and its ratio to the fastest plain reader. For
+Prints each time; the reference the target is held to, the fastest plain reader
+followed by a raw write of the volume's bytes (ingest must read the bytes and write them:
+the limit that counts, decided in issue 16), and the ratio of ingest to it against the
+target (at most 2x); beside it, for information, the ratio of ingest to the fastest plain
+reader alone (on 2 threads; the target's first reference, which writing alone already
+uses up on some machines) and to the fastest single-threaded plain reader. Also for
 information, the whole ``octaseg ingest`` command (a new Python process, imports
 included).
 """
@@ -178,18 +180,17 @@ def main() -> None:
             volume.tofile(raw)
 
         copy_seconds = best_of(args.repeat, plain_copy, lambda: raw.unlink(missing_ok=True))
-        print(
-            f"plain read + raw write           {copy_seconds:6.3f} s "
-            f"(ingest is {ingest_seconds / copy_seconds:.2f}x this, for information)"
-        )
+        print(f"plain read + raw write           {copy_seconds:6.3f} s")
 
         single = min(seconds for name, (_, seconds) in plain.items() if "threads" not in name)
-        ratio = ingest_seconds / reference
+        ratio = ingest_seconds / copy_seconds
         verdict = "OK" if ratio <= TARGET_RATIO else "TOO SLOW"
         print(f"plain read, then raw write / fastest plain read = {copy_seconds / reference:.2f}x")
-        print(f"ingest / fastest single-threaded plain read = {ingest_seconds / single:.2f}x")
+        alone = ingest_seconds / reference
+        print(f"ingest / fastest plain read ({reference_name}) = {alone:.2f}x (information)")
+        print(f"ingest / fastest single-threaded plain read = {ingest_seconds / single:.2f}x (information)")
         print(
-            f"ingest {ingest_seconds:.3f} s / fastest plain read ({reference_name}) {reference:.3f} s "
+            f"ingest {ingest_seconds:.3f} s / plain read + raw write {copy_seconds:.3f} s "
             f"= {ratio:.2f}x (target <= {TARGET_RATIO:.1f}x): {verdict}; "
             f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
         )
