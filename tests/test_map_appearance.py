@@ -111,6 +111,22 @@ def test_label_contrast():
         ma.label_contrast(image, label[:, :-1])
 
 
+def test_faded_fraction_counts_centre_lines_darker_than_the_background():
+    """A vessel bright along 3/4 of its length and at background level along the rest:
+    about a quarter of its centre line is faded; an evenly bright one has none; no
+    vessel, no figure."""
+    rng = np.random.default_rng(0)
+    image = rng.uniform(40, 80, size=(64, 64))
+    label = np.zeros((64, 64), bool)
+    label[30:34, 4:60] = True
+    image[label] = 200
+    assert ma.faded_fraction(image, label) == 0.0
+    image[30:34, 46:60] = 50  # the last quarter dims into the background
+    assert 0.15 < ma.faded_fraction(image, label) < 0.35
+    assert np.isnan(ma.faded_fraction(image, np.zeros((64, 64), bool)))
+    assert "vessel_faded" in ma.map_appearance(image.astype(np.uint8), 0.015, label)
+
+
 def test_band_table():
     text = """
     statistic   6mm           3mm
