@@ -118,19 +118,27 @@ def hausdorff(pred: np.ndarray, target: np.ndarray, percentile: float = 95, comb
     distances are a larger share of their own direction than of the pool (on OCTA-500
     masks 1.5-3x the pooled value). At percentile 100 the two agree.
     Both masks empty: 0.0; one empty: the image diagonal (the largest distance possible)."""
-    from scipy import ndimage
-
     if combine not in ("pool", "max"):
         raise ValueError(f"combine must be 'pool' or 'max', got {combine!r}")
+    return hausdorff_both(pred, target, percentile)[combine]
+
+
+def hausdorff_both(pred: np.ndarray, target: np.ndarray, percentile: float = 95) -> dict[str, float]:
+    """:func:`hausdorff` of two masks (H, W) in both conventions, ``{"pool": ..., "max":
+    ...}``, from one computation of the surface distances."""
+    from scipy import ndimage
+
     pred, target = np.asarray(pred, bool), np.asarray(target, bool)
     if not pred.any() or not target.any():
-        return 0.0 if not pred.any() and not target.any() else float(np.hypot(*pred.shape))
+        edge = 0.0 if not pred.any() and not target.any() else float(np.hypot(*pred.shape))
+        return {"pool": edge, "max": edge}
     sp, st = _surface(pred), _surface(target)
     to_target = ndimage.distance_transform_edt(~st)[sp]
     to_pred = ndimage.distance_transform_edt(~sp)[st]
-    if combine == "max":
-        return float(max(np.percentile(to_target, percentile), np.percentile(to_pred, percentile)))
-    return float(np.percentile(np.concatenate([to_target, to_pred]), percentile))
+    return {
+        "pool": float(np.percentile(np.concatenate([to_target, to_pred]), percentile)),
+        "max": float(max(np.percentile(to_target, percentile), np.percentile(to_pred, percentile))),
+    }
 
 
 def auc_roc(prob: np.ndarray, target: np.ndarray) -> float:
@@ -260,8 +268,8 @@ def score(
         c = confusion(pred, target)
     out = {name: fn(c) for name, fn in METRICS.items()}
     out["cldice"] = cldice(pred, target)
-    out["hd95"] = hausdorff(pred, target, 95)
-    out["hd95_max"] = hausdorff(pred, target, 95, combine="max")
+    hd95 = hausdorff_both(pred, target, 95)  # the surface distances once, for both
+    out["hd95"], out["hd95_max"] = hd95["pool"], hd95["max"]
     if prob is not None:
         p, t = (prob[fov], target[fov]) if fov is not None else (prob, target)
         out["auc_roc"] = auc_roc(p, t)
