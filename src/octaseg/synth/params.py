@@ -90,7 +90,7 @@ class SynthParams:
     choroid_rows: float = 55.0
     # --- intensity (OCTA decorrelation, 8-bit)
     vessel_flow: float = 90.0
-    vessel_gain_sd: float = 0.2  # s.d. of the log flow signal along and between vessels
+    vessel_gain_sd: float = 0.3  # s.d. of the log flow signal along and between vessels
     vessel_gain_mm: float = 0.3  # over this scale
     psf_um: float = 22.0  # lateral resolution: vessels show this much wider (in quadrature)
     vessel_full_radius_um: float = 10.0  # thinner vessels are dimmer...
