@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import math
 import signal
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from octaseg.checkpoints import load_checkpoint, model_from_checkpoint, pick_dev
 from octaseg.data import BlockSampler, PatchSampler
 from octaseg.infer import predict_with_settings
 from octaseg.io import write_csv
+from octaseg.logs import progress_bar
 from octaseg.losses import build_loss
 from octaseg.models import build_model
 from octaseg.precision import resolve_amp
@@ -266,7 +266,7 @@ def train_epoch(state: TrainState, run: Run, sampler: Sampler, stop: _StopFlag) 
         sampler.batch(batch_size)
     started = time.perf_counter()
     state.model.train()
-    bar = _progress(state.epoch, steps, first)
+    bar = progress_bar(f"epoch {state.epoch}", steps, first)
     while state.step < steps:
         loss = train_step(state, run, *sampler.batch(batch_size))
         state.step += 1
@@ -387,12 +387,3 @@ def store_threshold(
 def _copied(value: Any) -> Any:
     """Lists copied (a checkpoint does not share the running state's), other values as is."""
     return list(value) if isinstance(value, list) else value
-
-
-def _progress(epoch: int, steps: int, done: int):
-    """A progress bar with loss and speed on a terminal; None in logs (plain lines instead)."""
-    if not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=steps, initial=done, desc=f"epoch {epoch}", unit="batch", leave=False)
