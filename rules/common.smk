@@ -24,6 +24,7 @@ from octaseg.config import (
     splits,
     training_settings,
 )
+from octaseg.finetune import init_path
 from octaseg.layout import bscan_dir, bscan_fingerprint, layers_path
 from octaseg.projection import Channel
 
@@ -206,6 +207,15 @@ def get_val_model_inputs(wildcards):
 def get_test_model_inputs(wildcards):
     """The files an experiment reads for the test split's subjects, in their order."""
     return [f for i in SPLITS["test"] for f in _model_inputs(wildcards.exp, i)]
+
+
+def get_init_from(wildcards):
+    """The checkpoint an experiment's training starts from (init_from), so that a newer
+    one retrains it: the path as given (a relative one from the working directory), for
+    `shipped` the shipped model's file ($OCTASEG_WEIGHTS, else the package's); none for
+    null (random weights)."""
+    setting = experiment_settings(config, wildcards.exp).get("init_from")
+    return [] if setting is None else str(init_path(setting))
 
 
 def get_training_settings(wildcards):

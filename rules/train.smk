@@ -1,4 +1,5 @@
-# One model per experiment, trained on the train split, early-stopped on the val split.
+# One model per experiment, trained on the train split, early-stopped on the val split,
+# from random weights or those init_from names.
 
 
 rule train:
@@ -8,6 +9,8 @@ rule train:
         val_images=get_val_model_inputs,
         val_labels=LABELS["val"],
         orientation=ORIENTATION_CHECKS["train"] + ORIENTATION_CHECKS["val"],
+        # the checkpoint init_from names, if any: a newer one retrains
+        init_from=get_init_from,
     output:
         best="results/{exp}/best.pt",
         last="results/{exp}/last.pt",

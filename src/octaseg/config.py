@@ -29,9 +29,17 @@ def enabled_experiments(config: Mapping[str, Any]) -> list[str]:
     return sorted(name for name, value in config["experiments"].items() if value is not False)
 
 
+#: Settings left out of an experiment's settings at these values, which change nothing
+#: (random initial weights, nothing frozen): so the parameters of the rules that read them
+#: stayed as they were when these settings came, and nothing trained before them trains
+#: again.
+NEUTRAL = {"init_from": None, "freeze_encoder_epochs": 0}
+
+
 def experiment_settings(config: Mapping[str, Any], name: str) -> dict[str, Any]:
     """train_defaults overridden by experiment ``name``; nested mappings merge one level
-    deep, except that a model of another name (ipn instead of unet) replaces the default."""
+    deep, except that a model of another name (ipn instead of unet) replaces the default.
+    Settings at their :data:`NEUTRAL` value are left out."""
     experiments = config["experiments"]
     if name not in experiments or experiments[name] is False:
         raise KeyError(f"unknown or disabled experiment {name!r}; enabled: {enabled_experiments(config)}")
@@ -45,7 +53,7 @@ def experiment_settings(config: Mapping[str, Any], name: str) -> dict[str, Any]:
             settings[key].update(value)
         else:
             settings[key] = dict(value) if isinstance(value, Mapping) else value
-    return settings
+    return {k: v for k, v in settings.items() if k not in NEUTRAL or v != NEUTRAL[k]}
 
 
 #: Settings that only change prediction, not what a model learns: the train rule leaves
@@ -194,6 +202,17 @@ def splits(config: Mapping[str, Any], layout: DataLayout | None = None) -> dict[
     return result
 
 
+def trained_checkpoints(config: Mapping[str, Any], but: str | None = None) -> list[str]:
+    """The checkpoints the workflow writes (each enabled experiment's best.pt and
+    last.pt, but experiment ``but``'s), which an ``init_from`` may name before they exist."""
+    return [
+        f"results/{name}/{file}"
+        for name in enabled_experiments(config)
+        if name != but
+        for file in ("best.pt", "last.pt")
+    ]
+
+
 def check_synthetic(config: Mapping[str, Any]) -> None:
     """``synthetic.maps_only`` writes the synthetic subjects' en-face files alone (projection
     maps, masks and labels, no B-scans): only ``source: maps`` reads such a dataset. Raises
@@ -270,7 +289,10 @@ def channels_from(config: Mapping[str, Any], settings: Mapping[str, Any]) -> str
 
 def check_experiments(config: Mapping[str, Any]) -> None:
     """What the schema cannot say: settings that contradict each other or the dataset's
-    ``source``. Raises ValueError naming the experiment and the setting."""
+    ``source``, and an ``init_from`` file that is not there (nor a checkpoint the workflow
+    writes). Raises ValueError (InputError for the file) naming the experiment and the
+    setting."""
+    from octaseg.finetune import check_fine_tuning, check_init_from
     from octaseg.projection import Channel
 
     source = config.get("source", "bscans")
@@ -304,3 +326,6 @@ def check_experiments(config: Mapping[str, Any]) -> None:
                 f"{where}: input equalized reads the workflow's own projections; official maps are "
                 "contrast-stretched already: use input projection with channels_from: maps"
             )
+        check_fine_tuning(settings, where)
+        own = [f"results/{name}/{file}" for file in ("best.pt", "last.pt")]
+        check_init_from(settings.get("init_from"), where, trained_checkpoints(config, but=name), own)
