@@ -6,7 +6,8 @@ what the rules need from a validated config.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,10 @@ def enabled_experiments(config: Mapping[str, Any]) -> list[str]:
 
 
 #: Settings left out of an experiment's settings at these values, which change nothing
-#: (random initial weights, nothing frozen): so the parameters of the rules that read them
-#: stayed as they were when these settings came, and nothing trained before them trains
-#: again.
-NEUTRAL = {"init_from": None, "freeze_encoder_epochs": 0}
+#: (random initial weights, nothing frozen, the whole train split): so the parameters of
+#: the rules that read them stayed as they were when these settings came, and nothing
+#: trained before them trains again.
+NEUTRAL = {"init_from": None, "freeze_encoder_epochs": 0, "train_subjects": None}
 
 
 def experiment_settings(config: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -200,6 +201,30 @@ def splits(config: Mapping[str, Any], layout: DataLayout | None = None) -> dict[
         if not ids:
             raise ValueError(f"split {name!r} has no subjects {where}; check the split ranges")
     return result
+
+
+def train_subjects(config: Mapping[str, Any], name: str, train_ids: Sequence[int]) -> list[int]:
+    """The subjects experiment ``name`` trains on, in id order, by its ``train_subjects``:
+    null, the whole train split ``train_ids``; an integer N, its first N ids; ``{n: N,
+    seed: S}`` (seed 0 when left out), N drawn with seed S: the split ordered by the
+    SHA-256 of ``"S:id"``, its first N, so that with one seed a smaller sample lies inside
+    a larger one, and the draw is the same on every machine and Python. N outside 1 to the
+    split's size is a ValueError naming the experiment, the setting, N and that size."""
+    setting = experiment_settings(config, name).get("train_subjects")
+    ids = sorted(train_ids)
+    if setting is None:
+        return ids
+    n, seed = (setting["n"], setting.get("seed", 0)) if isinstance(setting, Mapping) else (setting, None)
+    if not 1 <= n <= len(ids):
+        raise ValueError(
+            f"experiments.{name}: train_subjects: {setting} asks for {n} training subject(s), but "
+            f"the train split has {len(ids)} ({format_ids(ids)}); give 1 to {len(ids)}, or null "
+            "for all of them"
+        )
+    if seed is None:
+        return ids[:n]
+    drawn = sorted(ids, key=lambda i: hashlib.sha256(f"{seed}:{i}".encode()).digest())
+    return sorted(drawn[:n])
 
 
 def trained_checkpoints(config: Mapping[str, Any], but: str | None = None) -> list[str]:
