@@ -51,6 +51,13 @@ EXPERIMENTS = enabled_experiments(config)  # those not set to false
 # The subjects each experiment trains on, in id order: the train split, or the part of it
 # its train_subjects names (octaseg.config.train_subjects; a bad N stops the run here).
 TRAIN_IDS = {exp: train_subjects(config, exp, SPLITS["train"]) for exp in EXPERIMENTS}
+# The experiments that set train_subjects: the points of the learning curve (test Dice
+# against the number of training subjects, rules/learning_curve.smk).
+CURVE_EXPERIMENTS = [
+    exp
+    for exp in EXPERIMENTS
+    if experiment_settings(config, exp).get("train_subjects") is not None
+]
 # Classical baseline beside the trained models: evaluated and summarized like them.
 BASELINES = ["frangi_otsu"] if config["baseline"] else []
 METHODS = EXPERIMENTS + BASELINES

@@ -1,14 +1,18 @@
-"""Few labels: the training subjects train_subjects picks (first N, a seeded sample), and a
-bad N refused."""
+"""Few labels: the training subjects train_subjects picks (first N, a seeded sample), a bad
+N refused, and the learning curve's table and figure."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import yaml
 
 from octaseg.config import experiment_settings, train_subjects, training_settings
+from octaseg.few_labels import COLUMNS, curve_table, start_name
+from octaseg.viz import subjects_curve
 
 REPO = Path(__file__).resolve().parents[1]
 SPLIT = [10007, 10003, 10001, 10002, 10005, 10004, 10006, 10008]
@@ -46,3 +50,28 @@ def test_a_bad_number_of_training_subjects_is_refused(n):
     count = n["n"] if isinstance(n, dict) else n
     assert f"experiments.few: train_subjects: {n} asks for {count} training subject(s)" in str(err.value)
     assert "the train split has 8 (10001-10008)" in str(err.value)
+
+
+def test_learning_curve_table_and_figure(tmp_path):
+    points, metrics, benchmarks = [], [], []
+    for i, (start, n) in enumerate([("runs/3mm/best.pt", 2), ("shipped", 5), ("scratch", 5), ("scratch", 2)]):
+        metrics.append(tmp_path / f"{i}.csv")
+        metrics[-1].write_text(f"subject,dice\n10181,{0.5 + 0.05 * n:.2f}\n10182,{0.6 + 0.05 * n:.2f}\n")
+        benchmarks.append(tmp_path / f"{i}.tsv")
+        benchmarks[-1].write_text(f"s\th:m:s\tmax_rss\n{60 * n}\t0:01:00\t1\n")
+        points.append({"experiment": f"e{i}", "start": start, "n": n})
+    table = curve_table(points, metrics, benchmarks)
+    assert list(table.columns) == COLUMNS
+    assert list(table["experiment"]) == ["e3", "e2", "e1", "e0"]  # scratch, shipped, checkpoints; by n
+    row = table.iloc[0]
+    assert (row["start"], row["n"], row["train_minutes"]) == ("scratch", 2, 2.0)
+    assert row["dice_mean"] == pytest.approx(0.65)
+    assert row["dice_sd"] == pytest.approx(np.std([0.6, 0.7], ddof=1))
+    assert [start_name(None), start_name("shipped"), start_name("a/b.pt")] == ["scratch", "shipped", "a/b.pt"]
+
+    subjects_curve(tmp_path / "curve.png", table.to_dict("records"))
+    image = cv2.imread(str(tmp_path / "curve.png"))
+    assert image is not None and image.shape[0] > 300 and image.std() > 10
+    (tmp_path / "bad.tsv").write_text("seconds\n1\n")
+    with pytest.raises(Exception, match=r"bad\.tsv: expected a column 's'"):
+        curve_table(points[:1], metrics[:1], [tmp_path / "bad.tsv"])
