@@ -43,6 +43,7 @@ include: "rules/baseline.smk"
 include: "rules/evaluate.smk"
 include: "rules/realism.smk"
 include: "rules/figures.smk"
+include: "rules/learning_curve.smk"
 include: "rules/ship.smk"
 
 
@@ -55,3 +56,5 @@ rule all:
         expand("results/{method}/figures/{id}.png", method=METHODS, id=SPLITS["test"]),
         expand("results/{exp}/roc_pr.png", exp=EXPERIMENTS),
         "results/figures/dice_comparison.png",
+        # test Dice against training subjects: when experiments set train_subjects
+        ["results/figures/learning_curve.png"] if CURVE_EXPERIMENTS else [],

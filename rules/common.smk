@@ -22,8 +22,10 @@ from octaseg.config import (
     ship_provenance,
     shipped_experiment,
     splits,
+    train_subjects,
     training_settings,
 )
+from octaseg.finetune import init_path
 from octaseg.layout import bscan_dir, bscan_fingerprint, layers_path
 from octaseg.projection import Channel
 
@@ -46,6 +48,16 @@ SPLITS = splits(config, LAYOUT)
 # With source maps, the map that stands for a subject (see _reference_image).
 REFERENCE_MAP = reference_map(config)
 EXPERIMENTS = enabled_experiments(config)  # those not set to false
+# The subjects each experiment trains on, in id order: the train split, or the part of it
+# its train_subjects names (octaseg.config.train_subjects; a bad N stops the run here).
+TRAIN_IDS = {exp: train_subjects(config, exp, SPLITS["train"]) for exp in EXPERIMENTS}
+# The experiments that set train_subjects: the points of the learning curve (test Dice
+# against the number of training subjects, rules/learning_curve.smk).
+CURVE_EXPERIMENTS = [
+    exp
+    for exp in EXPERIMENTS
+    if experiment_settings(config, exp).get("train_subjects") is not None
+]
 # Classical baseline beside the trained models: evaluated and summarized like them.
 BASELINES = ["frangi_otsu"] if config["baseline"] else []
 METHODS = EXPERIMENTS + BASELINES
@@ -194,8 +206,32 @@ def get_label(wildcards):
 
 
 def get_train_model_inputs(wildcards):
-    """The files an experiment reads for the train split's subjects, in their order."""
-    return [f for i in SPLITS["train"] for f in _model_inputs(wildcards.exp, i)]
+    """The files an experiment reads for its training subjects (TRAIN_IDS), in their
+    order."""
+    return [
+        f for i in TRAIN_IDS[wildcards.exp] for f in _model_inputs(wildcards.exp, i)
+    ]
+
+
+def get_train_labels(wildcards):
+    """The labels of an experiment's training subjects (TRAIN_IDS), in their order."""
+    return [_label(i) for i in TRAIN_IDS[wildcards.exp]]
+
+
+def get_training_orientation_checks(wildcards):
+    """The orientation checks of an experiment's training and validation subjects: its
+    training waits for them."""
+    ids = TRAIN_IDS[wildcards.exp] + SPLITS["val"]
+    return [f"results/orientation/{i}.json" for i in ids]
+
+
+def get_init_from(wildcards):
+    """The checkpoint an experiment's training starts from (init_from), so that a newer
+    one retrains it: the path as given (a relative one from the working directory), for
+    `shipped` the shipped model's file ($OCTASEG_WEIGHTS, else the package's); none for
+    null (random weights)."""
+    setting = experiment_settings(config, wildcards.exp).get("init_from")
+    return [] if setting is None else str(init_path(setting))
 
 
 def get_val_model_inputs(wildcards):

@@ -11,13 +11,17 @@ from octaseg.checkpoints import SHIPPED
 SHIP_TO = config.get("ship_to") or str(
     Path(workflow.basedir, "src", "octaseg", *SHIPPED)
 )
+# With ship: null the rule claims no real file, so that a training that starts from the
+# shipped model (init_from: shipped) reads the package's file as it is; `snakemake ship`
+# then stops saying that ship names no experiment (get_ship_checkpoint).
+SHIP_OUTPUT = SHIP_TO if SHIP is not None else "results/ship_names_no_experiment"
 
 
 rule ship:
     input:
         checkpoint=get_ship_checkpoint,
     output:
-        SHIP_TO,
+        SHIP_OUTPUT,
     log:
         "logs/ship.log",
     conda:

@@ -1,13 +1,17 @@
-# One model per experiment, trained on the train split, early-stopped on the val split.
+# One model per experiment, trained on the train split (or the part train_subjects names),
+# early-stopped on the val split, from random weights or those init_from names.
 
 
 rule train:
     input:
+        # the training subjects' files: the train split's, or those train_subjects names
         train_images=get_train_model_inputs,
-        train_labels=LABELS["train"],
+        train_labels=get_train_labels,
         val_images=get_val_model_inputs,
         val_labels=LABELS["val"],
-        orientation=ORIENTATION_CHECKS["train"] + ORIENTATION_CHECKS["val"],
+        orientation=get_training_orientation_checks,
+        # the checkpoint init_from names, if any: a newer one retrains
+        init_from=get_init_from,
     output:
         best="results/{exp}/best.pt",
         last="results/{exp}/last.pt",

@@ -6,7 +6,8 @@ what the rules need from a validated config.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,17 @@ def enabled_experiments(config: Mapping[str, Any]) -> list[str]:
     return sorted(name for name, value in config["experiments"].items() if value is not False)
 
 
+#: Settings left out of an experiment's settings at these values, which change nothing
+#: (random initial weights, nothing frozen, the whole train split): so the parameters of
+#: the rules that read them stayed as they were when these settings came, and nothing
+#: trained before them trains again.
+NEUTRAL = {"init_from": None, "freeze_encoder_epochs": 0, "train_subjects": None}
+
+
 def experiment_settings(config: Mapping[str, Any], name: str) -> dict[str, Any]:
     """train_defaults overridden by experiment ``name``; nested mappings merge one level
-    deep, except that a model of another name (ipn instead of unet) replaces the default."""
+    deep, except that a model of another name (ipn instead of unet) replaces the default.
+    Settings at their :data:`NEUTRAL` value are left out."""
     experiments = config["experiments"]
     if name not in experiments or experiments[name] is False:
         raise KeyError(f"unknown or disabled experiment {name!r}; enabled: {enabled_experiments(config)}")
@@ -45,7 +54,7 @@ def experiment_settings(config: Mapping[str, Any], name: str) -> dict[str, Any]:
             settings[key].update(value)
         else:
             settings[key] = dict(value) if isinstance(value, Mapping) else value
-    return settings
+    return {k: v for k, v in settings.items() if k not in NEUTRAL or v != NEUTRAL[k]}
 
 
 #: Settings that only change prediction, not what a model learns: the train rule leaves
@@ -194,6 +203,41 @@ def splits(config: Mapping[str, Any], layout: DataLayout | None = None) -> dict[
     return result
 
 
+def train_subjects(config: Mapping[str, Any], name: str, train_ids: Sequence[int]) -> list[int]:
+    """The subjects experiment ``name`` trains on, in id order, by its ``train_subjects``:
+    null, the whole train split ``train_ids``; an integer N, its first N ids; ``{n: N,
+    seed: S}`` (seed 0 when left out), N drawn with seed S: the split ordered by the
+    SHA-256 of ``"S:id"``, its first N, so that with one seed a smaller sample lies inside
+    a larger one, and the draw is the same on every machine and Python. N outside 1 to the
+    split's size is a ValueError naming the experiment, the setting, N and that size."""
+    setting = experiment_settings(config, name).get("train_subjects")
+    ids = sorted(train_ids)
+    if setting is None:
+        return ids
+    n, seed = (setting["n"], setting.get("seed", 0)) if isinstance(setting, Mapping) else (setting, None)
+    if not 1 <= n <= len(ids):
+        raise ValueError(
+            f"experiments.{name}: train_subjects: {setting} asks for {n} training subject(s), but "
+            f"the train split has {len(ids)} ({format_ids(ids)}); give 1 to {len(ids)}, or null "
+            "for all of them"
+        )
+    if seed is None:
+        return ids[:n]
+    drawn = sorted(ids, key=lambda i: hashlib.sha256(f"{seed}:{i}".encode()).digest())
+    return sorted(drawn[:n])
+
+
+def trained_checkpoints(config: Mapping[str, Any], but: str | None = None) -> list[str]:
+    """The checkpoints the workflow writes (each enabled experiment's best.pt and
+    last.pt, but experiment ``but``'s), which an ``init_from`` may name before they exist."""
+    return [
+        f"results/{name}/{file}"
+        for name in enabled_experiments(config)
+        if name != but
+        for file in ("best.pt", "last.pt")
+    ]
+
+
 def check_synthetic(config: Mapping[str, Any]) -> None:
     """``synthetic.maps_only`` writes the synthetic subjects' en-face files alone (projection
     maps, masks and labels, no B-scans): only ``source: maps`` reads such a dataset. Raises
@@ -270,7 +314,10 @@ def channels_from(config: Mapping[str, Any], settings: Mapping[str, Any]) -> str
 
 def check_experiments(config: Mapping[str, Any]) -> None:
     """What the schema cannot say: settings that contradict each other or the dataset's
-    ``source``. Raises ValueError naming the experiment and the setting."""
+    ``source``, and an ``init_from`` file that is not there (nor a checkpoint the workflow
+    writes). Raises ValueError (InputError for the file) naming the experiment and the
+    setting."""
+    from octaseg.finetune import check_fine_tuning, check_init_from
     from octaseg.projection import Channel
 
     source = config.get("source", "bscans")
@@ -304,3 +351,6 @@ def check_experiments(config: Mapping[str, Any]) -> None:
                 f"{where}: input equalized reads the workflow's own projections; official maps are "
                 "contrast-stretched already: use input projection with channels_from: maps"
             )
+        check_fine_tuning(settings, where)
+        own = [f"results/{name}/{file}" for file in ("best.pt", "last.pt")]
+        check_init_from(settings.get("init_from"), where, trained_checkpoints(config, but=name), own)

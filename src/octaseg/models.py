@@ -38,7 +38,9 @@ class UNet(nn.Module):
     """2D U-Net: input (B, in_channels, H, W) -> logits (B, num_classes, H, W).
 
     H and W must be multiples of 2**depth. ``up_kernel`` 4 is the original's
-    ConvTranspose2d(k=4, s=2, p=1); 2 is the common ConvTranspose2d(k=2, s=2).
+    ConvTranspose2d(k=4, s=2, p=1); 2 is the common ConvTranspose2d(k=2, s=2). The encoder
+    is ``down`` and ``bottom``, the decoder ``up``, ``merge`` and ``head``
+    (:data:`octaseg.presets.ENCODER_MODULES`, what ``freeze_encoder_epochs`` freezes).
     """
 
     def __init__(

@@ -1,5 +1,5 @@
 """What a model setting says about the network before it is built, without torch: the
-models' presets, and the depth of the volume blocks an IPN takes.
+models' presets, the depth of the volume blocks an IPN takes, and what a model's encoder is.
 
 :mod:`octaseg.models` builds the networks from these; the workflow reads them while it
 parses (an IPN experiment's block depth names its input files), where importing torch
@@ -24,6 +24,12 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "seed": {"in_channels": 1, "num_classes": 2, "channels": 64, "pools": IPN_SEED_POOLS},
     },
 }
+
+#: Model name -> the modules that make up its encoder, which ``freeze_encoder_epochs``
+#: freezes (:mod:`octaseg.finetune`): the U-Net's down blocks and its bottom block (max
+#: pooling has no weights); the rest (``up``, ``merge``, ``head``) is its decoder. The IPN
+#: has no encoder-decoder split.
+ENCODER_MODULES: dict[str, tuple[str, ...]] = {"unet": ("down", "bottom")}
 
 
 def pooled_depth(pools: Sequence[int]) -> int:

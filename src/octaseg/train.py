@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import math
 import signal
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,8 +33,10 @@ import torch
 from octaseg import __version__, metrics
 from octaseg.checkpoints import load_checkpoint, model_from_checkpoint, pick_device, plain, save_checkpoint
 from octaseg.data import BlockSampler, PatchSampler
+from octaseg.finetune import freeze_encoder, init_resume_key, initialize
 from octaseg.infer import predict_with_settings
 from octaseg.io import write_csv
+from octaseg.logs import progress_bar
 from octaseg.losses import build_loss
 from octaseg.models import build_model
 from octaseg.precision import resolve_amp
@@ -221,17 +222,19 @@ def fit(
 def start(
     sampler: Sampler, settings: Mapping[str, Any], out_dir: Path, resume_key: Any, log: Callable[[str], None]
 ) -> tuple[TrainState, Run]:
-    """A run's state and fixed parts: the model initialized from the seed, in the
-    precision ``amp`` asks for (``auto``: as :func:`~octaseg.precision.resolve_amp`
-    finds), or resumed from ``out_dir/last.pt`` when that holds an unfinished run with
-    these settings and ``resume_key``, in the precision it started with."""
+    """A run's state and fixed parts: the model initialized from the seed, or from the
+    weights ``init_from`` names (:mod:`octaseg.finetune`), in the precision ``amp`` asks
+    for (``auto``: as :func:`~octaseg.precision.resolve_amp` finds), or resumed from
+    ``out_dir/last.pt`` when that holds an unfinished run with these settings and
+    ``resume_key`` (and init_from's weights), in the precision it started with; the
+    encoder frozen as ``freeze_encoder_epochs`` says for its epoch."""
     device = pick_device(settings.get("device", "auto"))
     model_spec = dict(settings["model"])
     model_spec.setdefault("in_channels", sampler.channels)
     torch.manual_seed(settings["seed"])
     spec = dict(model_spec)
     model = build_model(spec.pop("name"), **spec).to(device)
-    plain_settings, plain_key = plain(settings), plain(resume_key)
+    plain_settings, plain_key = plain(settings), plain(init_resume_key(resume_key, settings))
     saved = _resumable_state(out_dir / LAST, device, plain_settings, plain_key, log)
     amp = (
         bool(saved.get("amp", settings["amp"]))
@@ -249,6 +252,9 @@ def start(
     if saved:
         state.restore(saved)
         log(f"resuming from {out_dir / LAST}: epoch {state.epoch}, step {state.step}")
+    else:
+        initialize(state.model, model_spec, settings, log)
+    freeze_encoder(state.model, state.epoch, settings, log)
     return state, run
 
 
@@ -266,7 +272,8 @@ def train_epoch(state: TrainState, run: Run, sampler: Sampler, stop: _StopFlag) 
         sampler.batch(batch_size)
     started = time.perf_counter()
     state.model.train()
-    bar = _progress(state.epoch, steps, first)
+    freeze_encoder(state.model, state.epoch, settings, run.log)
+    bar = progress_bar(f"epoch {state.epoch}", steps, first)
     while state.step < steps:
         loss = train_step(state, run, *sampler.batch(batch_size))
         state.step += 1
@@ -387,12 +394,3 @@ def store_threshold(
 def _copied(value: Any) -> Any:
     """Lists copied (a checkpoint does not share the running state's), other values as is."""
     return list(value) if isinstance(value, list) else value
-
-
-def _progress(epoch: int, steps: int, done: int):
-    """A progress bar with loss and speed on a terminal; None in logs (plain lines instead)."""
-    if not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=steps, initial=done, desc=f"epoch {epoch}", unit="batch", leave=False)

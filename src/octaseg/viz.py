@@ -1,10 +1,12 @@
 """Figures for people to look at: dataset examples, learning curves, predictions per subject,
-ROC and precision-recall curves, and per-subject Dice per method."""
+ROC and precision-recall curves, per-subject Dice per method, and test Dice against the
+number of training subjects."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -271,4 +273,33 @@ def dice_comparison(
     ax.grid(True, axis="y", linewidth=0.3)
     ax.legend(loc="lower right", fontsize="small")
     ax.set_title(title or "Dice per method on the test subjects")
+    _save(fig, path)
+
+
+def subjects_curve(path: str | Path, rows: Sequence[Mapping[str, Any]], title: str = "") -> None:
+    """Test Dice against the number of training subjects (log x axis), one line per start,
+    each point the mean with its standard deviation as an error bar (the lines nudged
+    apart sideways by a few percent, so that the bars at one N do not hide each other);
+    ``rows`` as :func:`octaseg.few_labels.curve_table` makes them (start, n, dice_mean,
+    dice_sd), lines in the order their starts first appear. Written as PNG."""
+    if not rows:
+        raise ValueError("subjects_curve needs at least one experiment's row")
+    plt = _pyplot()
+    starts = list(dict.fromkeys(str(row["start"]) for row in rows))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for k, start in enumerate(starts):
+        mine = [r for r in rows if str(r["start"]) == start]
+        points = sorted((int(r["n"]), float(r["dice_mean"]), float(r["dice_sd"])) for r in mine)
+        n, mean, sd = (np.array(column) for column in zip(*points, strict=True))
+        nudge = 1 + 0.03 * (k - (len(starts) - 1) / 2)
+        ax.errorbar(n * nudge, mean, yerr=np.nan_to_num(sd), marker="o", capsize=3, label=start)
+    sizes = sorted({int(row["n"]) for row in rows})
+    ax.set_xscale("log")
+    ax.set_xticks(sizes, [str(n) for n in sizes])
+    ax.minorticks_off()
+    ax.set_xlabel("training subjects")
+    ax.set_ylabel("test Dice (mean ± s.d. over subjects)")
+    ax.grid(True, linewidth=0.3)
+    ax.legend(title="start", loc="lower right", fontsize="small")
+    ax.set_title(title or "Test Dice against the number of training subjects")
     _save(fig, path)
