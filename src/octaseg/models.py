@@ -127,6 +127,13 @@ class IPN(nn.Module):
             blocks.append(nn.Sequential(*layers))
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Conv3d(channels, num_classes, 3, padding=1)
+        # He initialization: without it (PyTorch's default keeps a third of the variance
+        # per layer) the signal fades through the twelve ReLU convolutions and the network
+        # predicts background alone for hundreds of steps before it starts learning
+        for conv in self.modules():
+            if isinstance(conv, nn.Conv3d):
+                nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+                nn.init.zeros_(conv.bias)
 
     @property
     def depth(self) -> int:
