@@ -94,8 +94,12 @@ def report(work: Path, install_s: float, run_s: float) -> None:
     print("training CPU seconds: " + ", ".join(f"{e} {s:.0f}" for e, s in training_cpu(work).items()))
     with open(work / "results" / "summary.csv") as f:
         rows = list(csv.DictReader(f))
-    dice = [r for r in rows if r.get("split", "test") == "test"]
-    print("test Dice: " + ", ".join(f"{r['method']} {float(r['dice_mean']):.3f}" for r in dice))
+    print("test split (mean over its subjects): method, Dice, balanced accuracy, IoU")
+    for r in rows:
+        print(
+            f"  {r['method']:14s} {float(r['dice']):.3f} "
+            f"{float(r['balanced_accuracy']):.3f} {float(r['iou']):.3f}"
+        )
 
 
 def main() -> None:
