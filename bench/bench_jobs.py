@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 
 CONFIG = """\
@@ -47,15 +49,15 @@ train_defaults:
   batch_size: 2
   patch_size: 64
   amp: false
-experiments:
-  direct_ce: false
-  direct_iou: false
-  equalized_ce: false
-  ilm_opl_ce: false
-  maps_ce: false
-  ipn: false
-  maps_ilm: null
+experiments: {{{off}, maps_ilm: null}}
 """
+
+
+def config_text(data: Path, subjects: int) -> str:
+    """The run's config: config.yaml's experiments off, one of its own on."""
+    defaults = yaml.safe_load((REPO / "config.yaml").read_text())["experiments"]
+    off = ", ".join(f"{name}: false" for name in defaults)
+    return CONFIG.format(data=data, last=subjects, off=off)
 
 
 def write_dataset(root: Path, subjects: int, distinct: int) -> None:
@@ -131,7 +133,7 @@ def main() -> None:
             f"written in {time.perf_counter() - start:.0f} s ({data})"
         )
         config = base / "bench.yaml"
-        config.write_text(CONFIG.format(data=data, last=args.subjects))
+        config.write_text(config_text(data, args.subjects))
         rows = {}
         try:
             for name, rev in (("before", args.before), ("after", args.after)):
