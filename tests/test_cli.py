@@ -91,11 +91,11 @@ def test_predict_reproduces_the_workflow(run, tmp_path):
     # the IPN from the two raw volumes (OCTA, OCT), resampled and turned here
     channels = f"{res / 'volumes' / '10005.h5'},{res / 'volumes_oct' / '10005.h5'}"
     done = octaseg("predict", "--checkpoint", str(res / "ipn" / "best.pt"), "--input", channels,
-                   "--out", str(tmp_path / "c"), "--tta", "flips")  # fmt: skip
+                   "--out", str(tmp_path / "c"))  # fmt: skip
     assert done.returncode == 0, done.stderr
     ours = read_image(tmp_path / "c" / "masks" / "10005.png") > 0
     workflow = read_image(res / "ipn" / "masks" / "10005.png") > 0
-    assert (ours == workflow).mean() > 0.97  # float16 blocks in the workflow; TTA here
+    assert (ours == workflow).mean() > 0.99  # float16 blocks in the workflow, float32 here
 
 
 @pytest.mark.workflow
