@@ -129,11 +129,17 @@ def _bscan_folder(subject_id, modality):
 LABELS = {split: [_label(i) for i in ids] for split, ids in SPLITS.items()}
 ALL_LABELS = [_label(i) for i in ALL_IDS]
 ALL_REFERENCE_IMAGES = [_reference_image(i) for i in ALL_IDS]
+
+
 # The orientation guard's outputs, per split: jobs that use a split's labels wait for
 # them, so a mis-oriented label stops the run first.
+def _orientation_check(i):
+    """The orientation guard's output for subject ``i``."""
+    return f"results/orientation/{i}.json"
+
+
 ORIENTATION_CHECKS = {
-    split: [f"results/orientation/{i}.json" for i in ids]
-    for split, ids in SPLITS.items()
+    split: [_orientation_check(i) for i in ids] for split, ids in SPLITS.items()
 }
 # A method's masks of the test subjects (the pattern keeps the rule's {method}).
 TEST_MASKS = expand("results/{{method}}/masks/{id}.png", id=SPLITS["test"])
@@ -222,7 +228,7 @@ def get_training_orientation_checks(wildcards):
     """The orientation checks of an experiment's training and validation subjects: its
     training waits for them."""
     ids = TRAIN_IDS[wildcards.exp] + SPLITS["val"]
-    return [f"results/orientation/{i}.json" for i in ids]
+    return [_orientation_check(i) for i in ids]
 
 
 def get_init_from(wildcards):
