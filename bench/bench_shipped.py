@@ -1,7 +1,7 @@
 """Benchmark: what the model shipped with the package scores, on inputs it never trained on.
 
     python bench/bench_shipped.py --data-root /data/OCTA-500 [--reference DIR] [--work DIR]
-        [--checkpoint FILE] [--volumes 6]
+        [--checkpoint FILE] [--tta {none,flips,d4}] [--volumes 6]
 
 Runs the user's commands, ``octaseg predict --input ...`` (no ``--checkpoint``: the
 shipped model, or ``--checkpoint FILE``) and ``octaseg evaluate``, on
@@ -39,11 +39,11 @@ def octaseg(*args: str) -> None:
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
 
 
-def score(name: str, images: list[Path], truth: Path, work: Path, checkpoint: str | None) -> dict:
-    """Predict ``images`` with the shipped model (or ``checkpoint``) and score the masks
-    against the labels in ``truth`` (matched by the leading subject id)."""
+def score(name: str, images: list[Path], truth: Path, work: Path, extra: list[str]) -> dict:
+    """Predict ``images`` with the shipped model (or the ``--checkpoint`` in ``extra``,
+    the predict options to add) and score the masks against the labels in ``truth``
+    (matched by the leading subject id)."""
     out = work / name
-    extra = ["--checkpoint", checkpoint] if checkpoint else []
     octaseg("predict", "--input", *map(str, images), "--out", str(out), *extra)
     metrics = out / "metrics.csv"
     octaseg("evaluate", "--pred", str(out / "masks"), "--truth", str(truth), "--out", str(metrics))
@@ -90,20 +90,28 @@ def main() -> None:
     parser.add_argument("--reference", type=Path, help="shared/reference/octa500-real-examples")
     parser.add_argument("--work", type=Path, default=Path("runs/bench_shipped"))
     parser.add_argument("--checkpoint", help="score this model instead of the shipped one")
+    parser.add_argument(
+        "--tta",
+        choices=("none", "flips", "d4"),
+        help="test-time augmentation (default: the model's own; a training's best.pt stores "
+        "none, the workflow predicts with its experiment's tta: give it to match)",
+    )
     parser.add_argument("--volumes", type=int, default=6, help="synthetic volumes to project (0: none)")
     args = parser.parse_args()
+    extra = ["--checkpoint", args.checkpoint] if args.checkpoint else []
+    extra += ["--tta", args.tta] if args.tta else []
     rows = []
     labels = args.data_root / "Label" / "GT_LargeVessel"
     for fov, (first, last) in REAL_VAL.items():
         folder = args.data_root / f"OCTA_{fov}" / "Projection Maps" / "OCTA(ILM_OPL)"
         images = [folder / f"{i}.bmp" for i in range(first, last + 1)]
-        rows.append(score(f"real_{fov}_ilm_opl_val", images, labels, args.work, args.checkpoint))
+        rows.append(score(f"real_{fov}_ilm_opl_val", images, labels, args.work, extra))
     if args.reference:
         images, truth = reference_inputs(args.reference, args.work)
-        rows.append(score("real_octa_full_reference", images, truth, args.work, args.checkpoint))
+        rows.append(score("real_octa_full_reference", images, truth, args.work, extra))
     if args.volumes:
         images, truth = volume_inputs(args.volumes, args.work)
-        rows.append(score("synthetic_mean_projection_seed1", images, truth, args.work, args.checkpoint))
+        rows.append(score("synthetic_mean_projection_seed1", images, truth, args.work, extra))
     print("| input | subjects | Dice |\n|---|---|---|")
     for r in rows:
         print(f"| {r['input']} | {r['subjects']} | {r['dice']:.4f} ± {r['sd']:.4f} |")
