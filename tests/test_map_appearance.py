@@ -127,6 +127,25 @@ def test_faded_fraction_counts_centre_lines_darker_than_the_background():
     assert "vessel_faded" in ma.map_appearance(image.astype(np.uint8), 0.015, label)
 
 
+def test_width_brightness_per_drawn_width():
+    """Two vessels, drawn 2 and 6 px wide, the thin one dimmer: each class gets its own
+    vessel's z-score; a class the label lacks is NaN."""
+    image = np.full((64, 64), 50.0)
+    label = np.zeros((64, 64), bool)
+    label[10:12, 4:60] = True  # 2 px: thin
+    label[40:46, 4:60] = True  # 6 px: thick
+    image[10:12, 4:60] = 120
+    image[40:46, 4:60] = 200
+    z = (image - image.mean()) / image.std()
+    s = ma.width_brightness(image, label)
+    assert s["vessel_z_thin"] == pytest.approx(z[10, 30])
+    assert s["vessel_z_thick"] == pytest.approx(z[42, 30])
+    assert s["vessel_z_thin"] < s["vessel_z_thick"]
+    thin_only = ma.width_brightness(image, label & (np.arange(64) < 32)[:, None])
+    assert np.isnan(thin_only["vessel_z_mid"]) and np.isnan(thin_only["vessel_z_thick"])
+    assert set(s) <= set(ma.map_appearance(image.astype(np.uint8), MM_6, label))
+
+
 def test_band_table():
     text = """
     statistic   6mm           3mm

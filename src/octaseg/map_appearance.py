@@ -55,6 +55,9 @@ REAL_APPEARANCE: dict[str, dict[str, bands.Band]] = bands.table(
     vessel_ratio            2.21    3.60    2.16    3.17
     vessel_contrast         0.378   0.566   0.368   0.521
     vessel_faded            0.0148  0.0883  0.0023  0.0337
+    vessel_z_thin           1.61    2.11    1.83    2.26
+    vessel_z_mid            2.39    3.63    2.30    3.04
+    vessel_z_thick          2.57    3.82    2.24    3.24
     """
 )
 
@@ -170,6 +173,30 @@ def line_score(image: np.ndarray) -> float:
     return float(np.percentile(np.abs(np.diff(profile)), 99) / std)
 
 
+#: Label widths (px) of the three vessel classes of :func:`width_brightness`: the
+#: label's distance transform on its centre line, below 1.6 (lines 1-2 px wide), below
+#: 2.3 (3-4 px) and above (5 px and more).
+WIDTH_CLASSES = {"thin": (0.0, 1.6), "mid": (1.6, 2.3), "thick": (2.3, np.inf)}
+
+
+def width_brightness(image: np.ndarray, label: np.ndarray) -> dict[str, float]:
+    """How bright the labelled vessels are by their drawn width: the median of the
+    z-scored map (H, W) ((x - mean) / std) on the label's (H, W) centre lines, per
+    :data:`WIDTH_CLASSES` (``vessel_z_thin``, ``vessel_z_mid``, ``vessel_z_thick``; NaN
+    for a class the label lacks). Real maps show thin labelled vessels dimmer than wide
+    ones, which all stand out of the background."""
+    mask = np.asarray(label) > 0
+    x = np.asarray(image, np.float64)
+    z = (x - x.mean()) / max(float(x.std()), 1e-9)
+    centre = skeletonize(mask)
+    depth = ndimage.distance_transform_edt(mask)
+    stats = {}
+    for name, (low, high) in WIDTH_CLASSES.items():
+        on = centre & (depth >= low) & (depth < high)
+        stats[f"vessel_z_{name}"] = float(np.median(z[on])) if on.any() else float("nan")
+    return stats
+
+
 def map_appearance(image: np.ndarray, mm_per_px: float, label: np.ndarray | None = None) -> dict[str, float]:
     """All appearance statistics of one 8-bit en-face map (H, W) with square pixels of
     ``mm_per_px``; with a vessel label (H, W) also the vessel-to-background contrast.
@@ -184,6 +211,7 @@ def map_appearance(image: np.ndarray, mm_per_px: float, label: np.ndarray | None
     if label is not None:
         stats.update(label_contrast(image, label))
         stats["vessel_faded"] = faded_fraction(image, label)
+        stats.update(width_brightness(image, label))
     return stats
 
 
