@@ -69,6 +69,7 @@ def test_predict_reproduces_the_workflow(run, tmp_path):
     done = octaseg("predict", "--checkpoint", ckpt, "--input", str(res / FULL / "10005.tif"),
                    str(res / FULL / "10006.tif"), "--out", str(tmp_path / "a"))  # fmt: skip
     assert done.returncode == 0, done.stderr
+    assert "stores no test-time augmentation" in done.stderr  # a best.pt has none; we say so
     for i in ["10005", "10006"]:
         np.testing.assert_allclose(
             read_image(tmp_path / "a" / "probability" / f"{i}.tif"),

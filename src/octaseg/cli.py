@@ -87,6 +87,13 @@ def _predict(args: argparse.Namespace) -> None:
     overrides = {"predict_mode": args.mode, "window": args.window, "stride": args.stride,
                  "blend": args.blend, "tta": args.tta, "predict_batch_size": args.batch_size}  # fmt: skip
     trained = load_trained(checkpoint, where, overrides, args.threshold, args.device)
+    if trained.settings.get("tta") is None:  # a training's best.pt: tta is prediction's alone
+        print(
+            f"{where} stores no test-time augmentation (a training's checkpoint does not; the "
+            "workflow predicts with its experiment's tta): predicting without; give --tta "
+            "flips (or d4) to predict as an experiment with tta: flips did",
+            file=sys.stderr,
+        )
     out = Path(args.out)
     for item in args.input:
         paths = [Path(p) for p in item.split(",")]
