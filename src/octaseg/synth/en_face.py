@@ -22,6 +22,7 @@ class EnFace:
 
     Attributes:
         vessel: coverage in [0, 1] of tree vessels (labelled or not).
+        vessel_profile: their relative flow signal in [0, 1]: brightest on the axis.
         vessel_radius_um: mean radius (um) of the vessels covering a pixel, 0 elsewhere.
         label: bool, the large-vessel mask.
         faz: bool, the foveal avascular zone.
@@ -40,9 +41,11 @@ class EnFace:
         motion: the B-scans' displacements.
         vessel_gain: multiplicative flow signal of the vessels, mean about 1, smooth over
             a few hundred um (flow and depth vary along a vessel and between vessels).
+        px_per_mm: pixels per mm of the maps (both axes).
     """
 
     vessel: np.ndarray
+    vessel_profile: np.ndarray
     vessel_radius_um: np.ndarray
     label: np.ndarray
     faz: np.ndarray
@@ -59,6 +62,7 @@ class EnFace:
     label_radius_um: float
     motion: Motion
     vessel_gain: np.ndarray
+    px_per_mm: float
 
 
 def render_vessels(
@@ -69,15 +73,18 @@ def render_vessels(
     psf_um: float = 0.0,
     label_scale: float = 1.0,
     supersample: int = 4,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    core_fraction: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Rasterize the tree onto the (scans, width) grid with anti-aliasing.
 
     Segments are drawn as thick lines on a ``supersample``-times finer canvas, thickest
     last, and area-averaged down; a vessel shows as wide as its diameter and the device's
     lateral resolution ``psf_um`` together (root of the sum of squares). Returns float32
-    coverage in [0, 1], float32 mean radius (um) of the covering vessels, and the bool
-    label (coverage at least one half by the ``labelled`` segments, bool per node, drawn
-    ``label_scale`` times as wide as they show and at least ``min_label_px`` wide).
+    coverage in [0, 1], float32 mean radius (um) of the covering vessels, the bool label
+    (coverage at least one half by the ``labelled`` segments, bool per node, drawn
+    ``label_scale`` times as wide as they show and at least ``min_label_px`` wide), and
+    float32 coverage in [0, 1] of the vessels' cores: each segment drawn ``core_fraction``
+    times as wide as it shows (1: the coverage itself).
     """
     ss = supersample
     h, w = anat.scans * ss, anat.width * ss
@@ -101,6 +108,7 @@ def render_vessels(
     code = np.clip(np.round(r_um / um_per_code), 1, 255).astype(np.int64)
     radius_canvas = np.zeros((h, w), np.uint8)
     label_canvas = np.zeros((h, w), np.uint8)
+    core_canvas = np.zeros((h, w), np.uint8) if core_fraction < 1.0 else None
     lab = labelled[child]
     # skip segments that lie wholly outside the canvas (plus their thickness)
     lo = np.minimum(a, b) / fix - thick[:, None]
@@ -114,12 +122,19 @@ def render_vessels(
             t = max(t, int(thick_label[i]))
             cv2.line(label_canvas, p0, p1, 255, int(thick_label[i]), cv2.LINE_8, frac_bits)
         cv2.line(radius_canvas, p0, p1, int(code[i]), t, cv2.LINE_8, frac_bits)
+        if core_canvas is not None:
+            core_t = max(1, round((t + 1) * core_fraction) - 1)
+            cv2.line(core_canvas, p0, p1, 255, core_t, cv2.LINE_8, frac_bits)
     size = (anat.width, anat.scans)
     cover = cv2.resize((radius_canvas > 0).astype(np.float32), size, interpolation=cv2.INTER_AREA)
     rsum = cv2.resize(radius_canvas.astype(np.float32), size, interpolation=cv2.INTER_AREA)
     radius = np.where(cover > 0, rsum * um_per_code / np.maximum(cover, 1e-6), 0.0)
     label = cv2.resize(label_canvas, size, interpolation=cv2.INTER_AREA) >= 128
-    return cover, radius.astype(np.float32), label
+    if core_canvas is None:
+        core = cover
+    else:
+        core = cv2.resize(core_canvas.astype(np.float32) / 255.0, size, interpolation=cv2.INTER_AREA)
+    return cover, radius.astype(np.float32), label, core
 
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma_px: float) -> np.ndarray:
@@ -216,22 +231,27 @@ def _floaters(rng: np.random.Generator, anat: Anatomy, p: SynthParams) -> np.nda
 
 def _labelled_vessels(
     rng: np.random.Generator, anat: Anatomy, tree: VesselTree, p: SynthParams
-) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Draw the subject's label threshold and rasterize the tree (:func:`render_vessels`).
 
     Annotators label what looks wide enough and draw it as wide as it looks, in pixels: at
     a finer resolution than ``label_um_per_px``, thinner vessels and narrower lines
     (vessel_geometry: OCTA-500's 3 mm labels are as many pixels wide as its 6 mm ones), at
     least ~ 25 um (1.6 px at 6 mm, 2 px at 3 mm) and 1 px wide. Returns the threshold
-    radius (um), the float32 coverage and mean radius (um) and the bool label, each
-    (scans, width) in the tissue frame.
+    radius (um), the float32 coverage and mean radius (um), the bool label, and the
+    float32 flow profile: 1 on the vessels' axes, falling to 1 - ``vessel_core_weight``
+    outside their cores (``vessel_core_fraction`` of their width), each (scans, width) in
+    the tissue frame.
     """
     label_scale = min(1.0, 1000.0 / anat.px_per_mm / p.label_um_per_px)
     thr = rng.uniform(*p.label_radius_um) * label_scale**p.label_threshold_power
     min_label_px = float(np.clip(p.min_label_um / 1000.0 * anat.px_per_mm, 1.0, 2.0))
     labelled = tree.labelled(thr, p.label_fade)
-    vessel, radius, label = render_vessels(tree, anat, labelled, min_label_px, p.psf_um, label_scale)
-    return thr, vessel, radius, label
+    vessel, radius, label, core = render_vessels(
+        tree, anat, labelled, min_label_px, p.psf_um, label_scale, core_fraction=p.vessel_core_fraction
+    )
+    profile = (1.0 - p.vessel_core_weight) * vessel + p.vessel_core_weight * core
+    return thr, vessel, radius, label, profile.astype(np.float32)
 
 
 def _capillary_plexuses(
@@ -293,7 +313,7 @@ def _stripes(
             whiteout[s0 : s0 + n] += rng.uniform(*p.whiteout)
         elif kind == 1:  # dim: signal lost for a few B-scans
             n = int(rng.integers(1, 6))
-            gain[s0 : s0 + n] *= rng.uniform(0.35, 0.75)
+            gain[s0 : s0 + n] *= rng.uniform(*p.dim_stripe)
         elif kind == 2:  # shift: the eye moved sideways for a while
             n = int(rng.integers(3, max(4, anat.scans // 12)))
             shift[s0 : s0 + n] += int(rng.choice([-1, 1]) * rng.integers(1, 4))
@@ -336,7 +356,7 @@ def render_enface(
     the signal strength; the vessel gain draws from a child generator, so the draws of the
     later stages stay as they were before it existed.
     """
-    thr, vessel, radius, label = _labelled_vessels(rng, anat, tree, p)
+    thr, vessel, radius, label, profile = _labelled_vessels(rng, anat, tree, p)
     faz, svp, icp, dcp = _capillary_plexuses(rng, anat, p, vessel)
     capillary = ((svp > 0.5) | (dcp > 0.5) | (vessel > 0.5)) & ~label & ~faz
     choroid = _choroid(rng, anat, p)
@@ -347,6 +367,7 @@ def render_enface(
     (child,) = rng.spawn(1)
     tissue = {  # the anatomy: moved as the B-scans see it
         "vessel": vessel,
+        "vessel_profile": profile,
         "vessel_radius_um": radius,
         "label": label,
         "faz": faz,
@@ -367,4 +388,5 @@ def render_enface(
         floater=floater,
         signal=signal,
         noise_gain=noise_gain,
+        px_per_mm=float(anat.px_per_mm),
     )

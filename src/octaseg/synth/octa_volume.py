@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy import ndimage
 
 from octaseg.synth.anatomy import Anatomy
 from octaseg.synth.en_face import EnFace, Motion, _smooth_noise
@@ -121,6 +122,26 @@ def _vessel_depth(ef: EnFace, ilm: np.ndarray, depth: int, p: SynthParams) -> tu
     return (ilm + 2.0 * k + vr).astype(np.float32), vr
 
 
+def _spread_vessels(
+    amp: np.ndarray, pos: np.ndarray, half: np.ndarray, inside: np.ndarray, sigma_px: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The vessels' flow signal spread sideways by a Gaussian of ``sigma_px``: brightest
+    on the axis, fading over the rim and a pixel beyond it, as the device's lateral
+    resolution and the maps' resampling show them. amp, pos, half float32 (scans, width):
+    amplitude, centre row and half-extent of the vessel slab; inside bool (scans, width),
+    where a vessel lies. Outside it a spread signal takes the depth of the nearest vessel
+    pixel (grey dilation), so the projection sees it as thick as the vessel it comes from.
+    Returns the three arrays, unchanged when sigma_px is 0."""
+    if sigma_px <= 0:
+        return amp, pos, half
+    amp = cv2.GaussianBlur(amp, (0, 0), sigma_px, borderType=cv2.BORDER_REFLECT_101)
+    size = 2 * int(np.ceil(2.0 * sigma_px)) + 1
+    near = ndimage.binary_dilation(inside, np.ones((size, size), bool)) & ~inside
+    pos = np.where(near, ndimage.grey_dilation(np.where(inside, pos, 0.0), size=size), pos)
+    half = np.where(near, ndimage.grey_dilation(np.where(inside, half, 0.0), size=size), half)
+    return amp.astype(np.float32), pos.astype(np.float32), half.astype(np.float32)
+
+
 def _slabs(ef: EnFace, surf: Surfaces, depth: int, p: SynthParams) -> list[_Slab]:
     """The layers of flow signal, amplitudes already multiplied by the gain field."""
     k = depth / _REF_DEPTH
@@ -132,9 +153,12 @@ def _slabs(ef: EnFace, surf: Surfaces, depth: int, p: SynthParams) -> list[_Slab
     # vessels thinner than labelled ones are dimmer (partial volume, slower flow): what an
     # annotator labels is what stands out
     full = max(p.vessel_full_radius_um, p.label_contrast * ef.label_radius_um)
-    v_amp = p.vessel_flow * ef.vessel * g * ef.vessel_gain
+    v_amp = p.vessel_flow * ef.vessel_profile * ef.vessel_gain
     bright = np.clip(ef.vessel_radius_um / full, 0.35, 1.0) ** 1.5
     v_amp *= np.where(ef.label, np.maximum(bright, p.label_boost), bright)
+    blur_px = p.vessel_blur_um * ef.px_per_mm / 1000.0
+    v_amp, v_pos, vr = _spread_vessels(v_amp, v_pos, vr, ef.vessel > 0, blur_px)
+    v_amp *= g
     tail_pos = v_pos + vr
     rpe_src = cv2.GaussianBlur(ef.vessel, (0, 0), 1.0) + 0.25 * ef.svp
     # static tissue decorrelates a little; more where the signal is weak

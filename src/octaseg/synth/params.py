@@ -89,13 +89,25 @@ class SynthParams:
     tilt_rows: float = 20.0  # s.d. of the band's tilt across the field
     choroid_rows: float = 55.0
     # --- intensity (OCTA decorrelation, 8-bit)
-    vessel_flow: float = 90.0
+    # real OCTA(ILM_OPL) maps (6mm, z-scored): labelled vessels' centre lines at median
+    # 1.9 (2 px wide), 2.9 (3-4 px) and 3.0 (5+ px) s.d. above the mean; flow 90 with every
+    # labelled vessel at full brightness drew them 2.0, 2.1, 2.0 (map_appearance's
+    # vessel_z_*); flow 110, full brightness from 12 um and a boost to 0.8: 1.8, 2.6, 2.6
+    vessel_flow: float = 110.0
     vessel_gain_sd: float = 0.3  # s.d. of the log flow signal along and between vessels
     vessel_gain_mm: float = 0.3  # over this scale
     psf_um: float = 22.0  # lateral resolution: vessels show this much wider (in quadrature)
-    vessel_full_radius_um: float = 10.0  # thinner vessels are dimmer...
+    # real vessels 3 px and wider are brightest on their axis: at the label's rim 0.66 of
+    # the axis' level above the background, on the ring outside it 0.18 (map_appearance's
+    # vessel_edge, vessel_halo); a vessel drawn as a plateau gave 0.87 and 0.13. Flow is
+    # fastest on the axis: the signal outside a core of half the vessel's width falls to
+    # 0.7 of it, and spreads sideways by a Gaussian of 7 um s.d.: 0.67 and 0.17
+    vessel_blur_um: float = 7.0
+    vessel_core_fraction: float = 0.5
+    vessel_core_weight: float = 0.3
+    vessel_full_radius_um: float = 12.0  # thinner vessels are dimmer...
     label_contrast: float = 1.0  # ... and so are those thinner than this x label radius
-    label_boost: float = 1.0  # labelled vessels are at least this bright (what stands out)
+    label_boost: float = 0.8  # labelled vessels are at least this bright (what stands out)
     vessel_axial_factor: float = 0.35  # axial half-extent of the flow signal / radius
     vessel_min_half_rows: float = 4.0  # least axial half-extent of a vessel's flow signal
     tail_gain: float = 0.4  # projection tail below large vessels, fraction of their flow
@@ -115,7 +127,11 @@ class SynthParams:
     stripes: tuple[int, int] = (0, 5)  # number of motion stripes (min, max inclusive)
     stripe_kinds: tuple[float, float, float, float] = (0.25, 0.2, 0.3, 0.25)  # bright, dim,
     # shift, stretch: relative frequencies
-    whiteout: tuple[float, float] = (2.0, 6.0)  # decorrelation added by a bright stripe
+    # decorrelation added by a bright stripe, and the signal left in a dim one: real 6mm
+    # maps' lines are faint (row_line_score 0.17-0.30); (2, 6) and (0.35, 0.75) gave 0.39
+    # once vessels were as bright as real ones, these 0.29
+    whiteout: tuple[float, float] = (0.5, 2.0)
+    dim_stripe: tuple[float, float] = (0.7, 0.92)
     floater_probability: float = 0.3  # subjects with vitreous floaters
     max_floaters: int = 2
     floater_radius_mm: tuple[float, float] = (0.06, 0.22)
