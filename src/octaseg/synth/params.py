@@ -36,7 +36,10 @@ class SynthParams:
     arcade_gap_mm: tuple[float, float] = (1.0, 2.0)  # from there to the outer (artery or vein)
     arcade_flatness: tuple[float, float] = (0.8, 1.1)  # 1: straight past the fovea
     arcade_end: float = 0.8  # arcade trunks stop at this fraction of a half turn
-    stumps: int = 8  # vessels entering the grown area from its edges (alternately A / V)
+    # vessels entering the grown area from its edges (alternately A / V). 0: the arcades'
+    # branches alone give real 6mm labels' ~10 vessel trees per field and their count of
+    # vessel ends beyond 2 mm from the fovea (8 stumps: 22 trees, twice the ends there)
+    stumps: int = 0
     # --- vessel growth by space colonization (octaseg.synth.colonization)
     colonize_iterations: int = 90
     colonize_sinks: int = 500  # oxygen sinks drawn per iteration (most are rejected)
@@ -47,10 +50,14 @@ class SynthParams:
     colonize_reach_mm: float = 0.14  # a sink this close to a new node is satisfied
     colonize_sink_gap_mm: float = 0.18  # new sinks keep this far from vessels
     colonize_sink_spacing_mm: float = 0.14  # and this far from each other
-    colonize_faz_gap_mm: tuple[float, float] = (0.02, 0.12)  # and from the FAZ, per subject
+    # and from the FAZ, per subject: labelled vessels then stop 0.54 mm from the fovea's
+    # centre (real 6mm labels: 0.57; (0.02, 0.12) gave 0.45, and 3x the ends within 0.5 mm)
+    colonize_faz_gap_mm: tuple[float, float] = (0.1, 0.25)
     colonize_cone: float = 0.87  # a tip sees sinks within this angle of its heading, rad
     colonize_lateral: tuple[float, float] = (0.9, 1.5)  # a vessel sees sinks beside it, rad
-    colonize_fork_spread: float = 0.12  # a tip forks where its sinks' angles spread more, rad
+    # a tip forks where its sinks' angles spread more, rad (0.08 restores the junctions
+    # fewer stumps took: 2.0 per mm^2 in the labels, real 2.3)
+    colonize_fork_spread: float = 0.08
     colonize_fork_angle: tuple[float, float] = (0.5, 0.8)  # each branch's angle to the mean
     colonize_persistence: float = 0.3  # weight of a tip's heading against the sinks' pull
     colonize_wiggle: float = 0.1  # s.d. of a tip's random turn per step, rad
@@ -92,8 +99,9 @@ class SynthParams:
     # real OCTA(ILM_OPL) maps (6mm, z-scored): labelled vessels' centre lines at median
     # 1.9 (2 px wide), 2.9 (3-4 px) and 3.0 (5+ px) s.d. above the mean; flow 90 with every
     # labelled vessel at full brightness drew them 2.0, 2.1, 2.0 (map_appearance's
-    # vessel_z_*); flow 110, full brightness from 12 um and a boost to 0.8: 1.8, 2.6, 2.6
-    vessel_flow: float = 110.0
+    # vessel_z_*); flow 113, full brightness from 12 um and a boost to 0.8: 1.9, 2.6, 2.7
+    # (110 left the 5+ px ones at 2.56 once the stumps were gone)
+    vessel_flow: float = 113.0
     vessel_gain_sd: float = 0.3  # s.d. of the log flow signal along and between vessels
     vessel_gain_mm: float = 0.3  # over this scale
     psf_um: float = 22.0  # lateral resolution: vessels show this much wider (in quadrature)
