@@ -146,6 +146,30 @@ def test_width_brightness_per_drawn_width():
     assert set(s) <= set(ma.map_appearance(image.astype(np.uint8), MM_6, label))
 
 
+def test_edge_profile_of_a_plateau_and_of_a_peaked_vessel():
+    """A 7 px vessel drawn as a plateau with a hard rim: edge 1, halo 0. The same vessel
+    brightest on its axis and blurred past its label: the rim dimmer than the axis, the
+    ring outside above the background. A 2 px vessel alone has no edge apart from its
+    axis: NaN."""
+    label = np.zeros((64, 64), bool)
+    label[29:36, 4:60] = True
+    plateau = np.where(label, 200.0, 50.0)
+    flat = ma.edge_profile(plateau, label)
+    assert flat["vessel_edge"] == pytest.approx(1.0)
+    assert flat["vessel_halo"] == pytest.approx(0.0)
+    rows = np.arange(64)[:, None]
+    axis = np.exp(-0.5 * ((rows - 32) / 3.0) ** 2)  # 1 on the axis, 0.61 at the rim
+    peaked = 50.0 + 150.0 * np.broadcast_to(axis, (64, 64))
+    s = ma.edge_profile(peaked, label)
+    assert s["vessel_edge"] == pytest.approx(axis[29, 0], abs=0.01)
+    assert s["vessel_halo"] == pytest.approx(axis[28, 0], abs=0.01)
+    assert 0 < s["vessel_halo"] < s["vessel_edge"] < 1
+    thin = np.zeros((64, 64), bool)
+    thin[30:32, 4:60] = True
+    assert all(np.isnan(v) for v in ma.edge_profile(np.where(thin, 200.0, 50.0), thin).values())
+    assert set(s) <= set(ma.map_appearance(peaked.astype(np.uint8), MM_6, label))
+
+
 def test_band_table():
     text = """
     statistic   6mm           3mm

@@ -13,10 +13,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from scipy import ndimage
 from scipy.spatial import cKDTree
+from skimage.morphology import skeletonize
 
 from octaseg import realism, synth
 from octaseg.layers import read_gt_layers
+from octaseg.map_appearance import REAL_APPEARANCE, edge_profile
 from octaseg.projection import orient, slab_projection
 from octaseg.synth import (
     FOV_GEOMETRY,
@@ -247,6 +250,40 @@ def test_faz_and_capillaries() -> None:
     # the capillary label: a dense mesh around the FAZ, never under the large-vessel label
     assert not np.any(ef.capillary & ef.label) and not np.any(ef.capillary & faz)
     assert 0.15 < ef.capillary.mean() < 0.7
+
+
+def test_vessels_are_brightest_on_their_axis() -> None:
+    """The flow profile: full on the axes of wide vessels, 1 - vessel_core_weight at their
+    rims; with no core weight it is the coverage itself."""
+    _, _, ef, _, _ = _stages(10003, 400, 96, 400)
+    p = synth.DEFAULT_PARAMS
+    depth = ndimage.distance_transform_edt(ef.label)
+    ratio = ef.vessel_profile / np.maximum(ef.vessel, 1e-6)
+    axis = skeletonize(ef.label) & (depth >= 2.5)
+    rim = ef.label & ~ndimage.binary_erosion(ef.label) & ndimage.binary_dilation(depth >= 2.5, iterations=3)
+    assert axis.sum() > 50 and rim.sum() > 100
+    assert np.median(ratio[axis]) > 0.95
+    assert np.median(ratio[rim]) == pytest.approx(1.0 - p.vessel_core_weight, abs=0.05)
+    flat = dataclasses.replace(p, vessel_core_weight=0.0)
+    _, _, ef_flat, _, _ = _stages(10003, 400, 96, 400, flat)
+    np.testing.assert_array_equal(ef_flat.vessel_profile, ef_flat.vessel)
+
+
+def test_vessel_profile_shows_on_the_map() -> None:
+    """On the OCTA(ILM_OPL) map the rim of wide vessels is dimmer than their axis with the
+    core (map_appearance's vessel_edge), and their signal spreads past the label with the
+    blur (vessel_halo); both within the real 6mm bands with the default settings."""
+    plateau = dataclasses.replace(synth.DEFAULT_PARAMS, vessel_core_weight=0.0, vessel_blur_um=0.0)
+    stats = {}
+    for name, p in (("default", synth.DEFAULT_PARAMS), ("plateau", plateau)):
+        subject = generate_subject(10004, seed=0, scans=400, depth=160, width=400, params=p)
+        image = synth.official_maps(subject)["OCTA(ILM_OPL)"]
+        stats[name] = edge_profile(image, subject.label > 0)
+    assert stats["default"]["vessel_edge"] < stats["plateau"]["vessel_edge"] - 0.1
+    assert stats["default"]["vessel_halo"] > stats["plateau"]["vessel_halo"] + 0.03
+    for key, value in stats["default"].items():
+        low, high = REAL_APPEARANCE["6mm"][key]
+        assert low <= value <= high, (key, value)
 
 
 # --------------------------------------------------------------------------- volumes
