@@ -246,7 +246,7 @@ def _labelled_vessels(
     label_scale = min(1.0, 1000.0 / anat.px_per_mm / p.label_um_per_px)
     thr = rng.uniform(*p.label_radius_um) * label_scale**p.label_threshold_power
     min_label_px = float(np.clip(p.min_label_um / 1000.0 * anat.px_per_mm, 1.0, 2.0))
-    labelled = tree.labelled(thr, p.label_fade)
+    labelled = tree.labelled(thr, min(0.95, p.label_fade / label_scale**p.label_fade_power))
     vessel, radius, label, core = render_vessels(
         tree, anat, labelled, min_label_px, p.psf_um, label_scale, core_fraction=p.vessel_core_fraction
     )
