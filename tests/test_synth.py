@@ -273,14 +273,15 @@ def test_vessel_profile_shows_on_the_map() -> None:
     """On the OCTA(ILM_OPL) map the rim of wide vessels is dimmer than their axis with the
     core (map_appearance's vessel_edge), and their signal spreads past the label with the
     blur (vessel_halo); both within the real 6mm bands with the default settings."""
-    plateau = dataclasses.replace(synth.DEFAULT_PARAMS, vessel_core_weight=0.0, vessel_blur_um=0.0)
+    unblurred = dataclasses.replace(synth.DEFAULT_PARAMS, vessel_blur_px=0.0)
+    plateau = dataclasses.replace(unblurred, vessel_core_weight=0.0)
     stats = {}
-    for name, p in (("default", synth.DEFAULT_PARAMS), ("plateau", plateau)):
+    for name, p in (("default", synth.DEFAULT_PARAMS), ("unblurred", unblurred), ("plateau", plateau)):
         subject = generate_subject(10004, seed=0, scans=400, depth=160, width=400, params=p)
         image = synth.official_maps(subject)["OCTA(ILM_OPL)"]
         stats[name] = edge_profile(image, subject.label > 0)
-    assert stats["default"]["vessel_edge"] < stats["plateau"]["vessel_edge"] - 0.1
-    assert stats["default"]["vessel_halo"] > stats["plateau"]["vessel_halo"] + 0.03
+    assert stats["unblurred"]["vessel_edge"] < stats["plateau"]["vessel_edge"] - 0.1
+    assert stats["default"]["vessel_halo"] > stats["unblurred"]["vessel_halo"] + 0.03
     for key, value in stats["default"].items():
         low, high = REAL_APPEARANCE["6mm"][key]
         assert low <= value <= high, (key, value)

@@ -248,7 +248,13 @@ def _labelled_vessels(
     min_label_px = float(np.clip(p.min_label_um / 1000.0 * anat.px_per_mm, 1.0, 2.0))
     labelled = tree.labelled(thr, min(0.95, p.label_fade / label_scale**p.label_fade_power))
     vessel, radius, label, core = render_vessels(
-        tree, anat, labelled, min_label_px, p.psf_um, label_scale, core_fraction=p.vessel_core_fraction
+        tree,
+        anat,
+        labelled,
+        min_label_px,
+        p.psf_um * label_scale**p.psf_power,
+        label_scale**p.label_width_power,
+        core_fraction=p.vessel_core_fraction,
     )
     profile = (1.0 - p.vessel_core_weight) * vessel + p.vessel_core_weight * core
     return thr, vessel, radius, label, profile.astype(np.float32)

@@ -152,12 +152,12 @@ def _slabs(ef: EnFace, surf: Surfaces, depth: int, p: SynthParams) -> list[_Slab
     v_pos, vr = _vessel_depth(ef, ilm, depth, p)
     # vessels thinner than labelled ones are dimmer (partial volume, slower flow): what an
     # annotator labels is what stands out
-    full = max(p.vessel_full_radius_um, p.label_contrast * ef.label_radius_um)
+    pixel = min(1.0, 1000.0 / ef.px_per_mm / p.label_um_per_px)  # relative to 6mm's
+    full = max(p.vessel_full_radius_um * pixel**p.vessel_full_power, p.label_contrast * ef.label_radius_um)
     v_amp = p.vessel_flow * ef.vessel_profile * ef.vessel_gain
     bright = np.clip(ef.vessel_radius_um / full, 0.35, 1.0) ** 1.5
     v_amp *= np.where(ef.label, np.maximum(bright, p.label_boost), bright)
-    blur_px = p.vessel_blur_um * ef.px_per_mm / 1000.0
-    v_amp, v_pos, vr = _spread_vessels(v_amp, v_pos, vr, ef.vessel > 0, blur_px)
+    v_amp, v_pos, vr = _spread_vessels(v_amp, v_pos, vr, ef.vessel > 0, p.vessel_blur_px)
     v_amp *= g
     tail_pos = v_pos + vr
     rpe_src = cv2.GaussianBlur(ef.vessel, (0, 0), 1.0) + 0.25 * ef.svp

@@ -66,14 +66,18 @@ class SynthParams:
     colonize_clearance: float = 0.6  # no new node closer than this x step to another
     smooth_iterations: int = 6  # Laplacian smoothing of the grown vessels
     # --- radii (Murray's law)
-    trunk_radius_um: tuple[float, float] = (30.0, 40.0)  # radius at the disc, per trunk
+    # radius at the disc, per trunk. Real 6mm labels' widest vessel is 6.2-11 px (5th-95th
+    # percentile, realism.label_stats' max_width_px); (30, 40) with no flow on to the
+    # periphery drew 4.7-5.3 px once the stumps were gone. (34, 45) and half the field's
+    # flow on to the periphery: 6.2 px, the width's 90th percentile 75 um (real 54-76)
+    trunk_radius_um: tuple[float, float] = (34.0, 45.0)
     stump_radius_um: tuple[float, float] = (14.0, 30.0)  # radius where a stump enters
     # the parafovea's dense capillary layers draw more flow than the periphery: a vessel's
     # flow is the length it feeds weighted by 1 + macula_demand * exp(-d / macula_demand_mm),
     # d the distance from the FAZ, so the branches that run to the FAZ stay wide
     macula_demand: float = 25.0
     macula_demand_mm: float = 1.0
-    periphery: float = 0.0  # flow of an arcade on to the periphery / its flow in the field
+    periphery: float = 0.5  # flow of an arcade on to the periphery / its flow in the field
     side_periphery: float = 0.5  # flow of its large peripheral branches / its flow in the field
     side_periphery_mm: tuple[float, float] = (0.3, 3.0)  # where they leave, mm from the disc
     # annotators label the vessels from a radius threshold per subject (Kreitner et al.
@@ -108,15 +112,22 @@ class SynthParams:
     vessel_gain_sd: float = 0.3  # s.d. of the log flow signal along and between vessels
     vessel_gain_mm: float = 0.3  # over this scale
     psf_um: float = 22.0  # lateral resolution: vessels show this much wider (in quadrature)
+    # at a finer pixel than label_um_per_px: the resolution x (pixel / label_um_per_px) **
+    # psf_power, and labels drawn (pixel / label_um_per_px) ** label_width_power times as
+    # wide as vessels look
+    psf_power: float = 1.0
+    label_width_power: float = 0.4
     # real vessels 3 px and wider are brightest on their axis: at the label's rim 0.66 of
     # the axis' level above the background, on the ring outside it 0.18 (map_appearance's
     # vessel_edge, vessel_halo); a vessel drawn as a plateau gave 0.87 and 0.13. Flow is
     # fastest on the axis: the signal outside a core of half the vessel's width falls to
-    # 0.7 of it, and spreads sideways by a Gaussian of 7 um s.d.: 0.67 and 0.17
-    vessel_blur_um: float = 7.0
+    # 0.7 of it, and spreads sideways by a Gaussian of 7 um s.d. at 6mm: 0.67 and 0.17.
+    # The spread is the maps' resampling as much as the optics: it is set in pixels
+    vessel_blur_px: float = 7.0 / 15.0
     vessel_core_fraction: float = 0.5
     vessel_core_weight: float = 0.3
     vessel_full_radius_um: float = 12.0  # thinner vessels are dimmer...
+    vessel_full_power: float = 1.0  # ... x (pixel / label_um_per_px) ** this at a finer pixel
     label_contrast: float = 1.0  # ... and so are those thinner than this x label radius
     label_boost: float = 0.8  # labelled vessels are at least this bright (what stands out)
     vessel_axial_factor: float = 0.35  # axial half-extent of the flow signal / radius
