@@ -94,7 +94,9 @@ class SynthParams:
     # labels stop sooner along a thinning vessel (3mm branches 0.26 mm, median)
     label_fade_power: float = 0.35
     # --- capillaries
-    capillary_scale_mm: float = 0.019  # band-pass noise scale (mesh spacing ~ 3x this)
+    # band-pass noise scale (mesh spacing ~ 3x this); 0.019 with the wider trunks left the
+    # 6mm maps' power at 2-10 cycles per mm at 0.390 (real 0.24-0.383), 0.016: 0.372
+    capillary_scale_mm: float = 0.016
     capillary_line_width: float = 0.35  # iso-line half-width, in units of the noise s.d.
     # --- retina (rows of a 640-row B-scan)
     ilm_row: float = 243.0
@@ -134,7 +136,7 @@ class SynthParams:
     vessel_min_half_rows: float = 4.0  # least axial half-extent of a vessel's flow signal
     tail_gain: float = 0.4  # projection tail below large vessels, fraction of their flow
     rpe_gain: float = 0.2  # projection artefact at the RPE
-    svp_flow: float = 115.0
+    svp_flow: float = 120.0
     icp_flow: float = 30.0
     dcp_flow: float = 40.0
     choroid_flow: float = 15.0
