@@ -61,6 +61,32 @@ def test_elastic_deforms_image_and_mask_together(rng):
     np.testing.assert_array_equal(again.batch(8)[0], x)  # deterministic for a seed
 
 
+def test_zoom_scales_vessels_in_image_and_mask_together():
+    """A 10 px stripe: zoom draws it 10 / 1.2 to 15 px wide, image and mask alike; half
+    of the patches with zoom 0.5; without zoom it stays 10 px; deterministic per seed."""
+    mask = np.zeros((400, 400), bool)
+    mask[:, 195:205] = True
+    image = mask.astype(np.float32)
+
+    def widths(augment: dict, seed: int = 0) -> np.ndarray:
+        x, y = PatchSampler([image], [mask], 256, seed=seed, augment=augment).batch(64)
+        assert np.mean((x[:, 0] > 0.5) == y.astype(bool)) > 0.99
+        out = []
+        for m in y:
+            m = m if m[128].any() else m.T  # the stripe upright (rot90 may lay it down)
+            cols = np.flatnonzero(m.any(axis=0))
+            if len(cols) and cols[0] > 0 and cols[-1] < 255:  # not cut by the patch's edge
+                out.append(len(cols))
+        return np.array(out)
+
+    zoomed = widths({"zoom": 1.0})
+    assert zoomed.min() >= 10 / 1.2 - 1 and zoomed.max() <= 15 + 1
+    assert (zoomed < 9.5).any() and (zoomed > 12).any()
+    np.testing.assert_array_equal(widths({}), 10)
+    assert 0.25 < np.mean(widths({"zoom": 0.5}) != 10) < 0.75
+    np.testing.assert_array_equal(widths({"zoom": 1.0}), zoomed)
+
+
 def test_unknown_augmentation_is_refused_by_name(rng):
     image, mask = _vessels(rng)
     with pytest.raises(ValueError, match=r"unknown augmentation \['elastik'\]"):

@@ -17,7 +17,10 @@ from octaseg.model_input import labelled_inputs, per_subject
 
 #: Augmentations beyond crop, rot90 and flips, each drawn with its probability
 #: (``augment`` setting; 0 or missing: off). Geometric ones act on image and mask alike.
-AUGMENTATIONS = ("elastic", "brightness_field", "downsample", "contrast", "gamma", "noise", "blur")
+AUGMENTATIONS = ("elastic", "zoom", "brightness_field", "downsample", "contrast", "gamma", "noise", "blur")
+#: (least, most) magnification of a ``zoom`` patch: up to a finer field of view's pixels
+#: (a 6mm map's 15 um against a 3mm map's 9.9 um: 1.5x) and down by as much as 1 / 1.2.
+ZOOM = (1.0 / 1.2, 1.5)
 
 
 def brightness_field(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -93,10 +96,12 @@ class PatchSampler:
 
     images: float32 arrays (H, W) or (H, W, C), already normalized; masks: bool/uint8 (H, W).
     Augmentation: random crop, rot90, horizontal and vertical flips (albumentations), and
-    as ``augment`` asks (probabilities by name, :data:`AUGMENTATIONS`) an elastic
-    deformation of image and mask (albumentations, alpha 20 px, sigma 5 px, after the
-    crop) and :func:`photometric` intensity and resolution changes of the image alone.
-    Deterministic for a given seed.
+    as ``augment`` asks (probabilities by name, :data:`AUGMENTATIONS`) a ``zoom``: the
+    patch cut from a square of ``patch_size / z`` px, z between :data:`ZOOM`'s ends, and
+    resized to ``patch_size`` (image bilinear, mask nearest), vessels as wide as another
+    field of view's pixels show them; an elastic deformation of image and mask (albumentations,
+    alpha 20 px, sigma 5 px, after the crop); and :func:`photometric` intensity and
+    resolution changes of the image alone. Deterministic for a given seed.
     """
 
     def __init__(
@@ -123,8 +128,11 @@ class PatchSampler:
         self.masks = [np.asarray(m, np.uint8) for m in masks]
         self.patch_size = patch_size
         self.rng = np.random.default_rng(seed)
+        crop = A.RandomCrop(patch_size, patch_size)
+        if self.augment.get("zoom", 0.0) > 0:
+            crop = _zoom_or_crop(patch_size, min(m.shape for m in self.masks), self.augment["zoom"])
         geometric = [
-            A.RandomCrop(patch_size, patch_size),
+            crop,
             A.RandomRotate90(),
             A.HorizontalFlip(),
             A.VerticalFlip(),
@@ -153,6 +161,26 @@ class PatchSampler:
             xs.append(image[None] if image.ndim == 2 else np.moveaxis(image, -1, 0))
             ys.append(out["mask"])
         return np.stack(xs), np.stack(ys).astype(np.int64)
+
+
+def _zoom_or_crop(patch: int, shape: tuple[int, int], p: float) -> A.BasicTransform:
+    """A random crop of ``patch`` px or, with probability p, a random square of side
+    ``patch / z`` (its area uniform between those of z = :data:`ZOOM`'s ends, no larger
+    than the smallest image ``shape``) resized to ``patch``: albumentations'
+    RandomResizedCrop, whose scale is a share of the image's area."""
+    area = float(shape[0] * shape[1])
+    largest = min(patch / ZOOM[0], float(min(shape)))
+    zoomed = A.RandomResizedCrop(
+        size=(patch, patch),
+        scale=((patch / ZOOM[1]) ** 2 / area, largest**2 / area),
+        ratio=(1.0, 1.0),
+        interpolation=cv2.INTER_LINEAR,
+        mask_interpolation=cv2.INTER_NEAREST,
+        p=p,
+    )
+    if p >= 1:
+        return zoomed
+    return A.OneOf([zoomed, A.RandomCrop(patch, patch, p=1.0 - p)], p=1.0)
 
 
 class BlockSampler:
