@@ -106,7 +106,18 @@ def faded_fraction(image: np.ndarray, label: np.ndarray) -> float:
     the label). Real vessels' flow signal dims along their length; a model trained on
     evenly bright vessels breaks real ones where they dim."""
     mask = np.asarray(label) > 0
-    centre = skeletonize(mask)
+    return _faded_fraction(image, mask, skeletonize(mask))
+
+
+def _centre_lines(label: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A label (H, W) as bool, its centre lines (skeleton, bool) and its distance
+    transform (float, px), each (H, W): what the statistics of labelled vessels share."""
+    mask = np.asarray(label) > 0
+    return mask, skeletonize(mask), ndimage.distance_transform_edt(mask)
+
+
+def _faded_fraction(image: np.ndarray, mask: np.ndarray, centre: np.ndarray) -> float:
+    """:func:`faded_fraction` of a bool label with its centre lines."""
     if not centre.any():
         return float("nan")
     background = np.asarray(image, np.float64)[~ndimage.binary_dilation(mask, iterations=2)]
@@ -187,11 +198,15 @@ def width_brightness(image: np.ndarray, label: np.ndarray) -> dict[str, float]:
     :data:`WIDTH_CLASSES` (``vessel_z_thin``, ``vessel_z_mid``, ``vessel_z_thick``; NaN
     for a class the label lacks). Real maps show thin labelled vessels dimmer than wide
     ones, which all stand out of the background."""
-    mask = np.asarray(label) > 0
+    return _width_brightness(image, *_centre_lines(label))
+
+
+def _width_brightness(
+    image: np.ndarray, mask: np.ndarray, centre: np.ndarray, depth: np.ndarray
+) -> dict[str, float]:
+    """:func:`width_brightness` of a label's :func:`_centre_lines`."""
     x = np.asarray(image, np.float64)
     z = (x - x.mean()) / max(float(x.std()), 1e-9)
-    centre = skeletonize(mask)
-    depth = ndimage.distance_transform_edt(mask)
     stats = {}
     for name, (low, high) in WIDTH_CLASSES.items():
         on = centre & (depth >= low) & (depth < high)
@@ -213,10 +228,14 @@ def edge_profile(image: np.ndarray, label: np.ndarray) -> dict[str, float]:
     without such vessels). A vessel drawn as a flat plateau with a hard rim gives an edge
     near 1 and no halo; real vessels are brightest along their axis and their signal
     spreads a pixel beyond what annotators draw."""
-    mask = np.asarray(label) > 0
+    return _edge_profile(image, *_centre_lines(label))
+
+
+def _edge_profile(
+    image: np.ndarray, mask: np.ndarray, centre: np.ndarray, depth: np.ndarray
+) -> dict[str, float]:
+    """:func:`edge_profile` of a label's :func:`_centre_lines`."""
     x = np.asarray(image, np.float64)
-    centre = skeletonize(mask)
-    depth = ndimage.distance_transform_edt(mask)
     wide_centre = centre & (depth >= EDGE_MIN_DEPTH)
     if not wide_centre.any() or mask.all():
         return {"vessel_edge": float("nan"), "vessel_halo": float("nan")}
@@ -247,9 +266,10 @@ def map_appearance(image: np.ndarray, mm_per_px: float, label: np.ndarray | None
     stats["column_line_score"] = line_score(image.T)
     if label is not None:
         stats.update(label_contrast(image, label))
-        stats["vessel_faded"] = faded_fraction(image, label)
-        stats.update(width_brightness(image, label))
-        stats.update(edge_profile(image, label))
+        lines = _centre_lines(label)  # skeletonized and distance-transformed once
+        stats["vessel_faded"] = _faded_fraction(image, *lines[:2])
+        stats.update(_width_brightness(image, *lines))
+        stats.update(_edge_profile(image, *lines))
     return stats
 
 
