@@ -243,7 +243,7 @@ def _labelled_vessels(
     outside their cores (``vessel_core_fraction`` of their width), each (scans, width) in
     the tissue frame.
     """
-    label_scale = min(1.0, 1000.0 / anat.px_per_mm / p.label_um_per_px)
+    label_scale = p.pixel_scale(anat.px_per_mm)
     thr = rng.uniform(*p.label_radius_um) * label_scale**p.label_threshold_power
     min_label_px = float(np.clip(p.min_label_um / 1000.0 * anat.px_per_mm, 1.0, 2.0))
     labelled = tree.labelled(thr, min(0.95, p.label_fade / label_scale**p.label_fade_power))

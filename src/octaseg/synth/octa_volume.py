@@ -152,7 +152,7 @@ def _slabs(ef: EnFace, surf: Surfaces, depth: int, p: SynthParams) -> list[_Slab
     v_pos, vr = _vessel_depth(ef, ilm, depth, p)
     # vessels thinner than labelled ones are dimmer (partial volume, slower flow): what an
     # annotator labels is what stands out
-    pixel = min(1.0, 1000.0 / ef.px_per_mm / p.label_um_per_px)  # relative to 6mm's
+    pixel = p.pixel_scale(ef.px_per_mm)
     full = max(p.vessel_full_radius_um * pixel**p.vessel_full_power, p.label_contrast * ef.label_radius_um)
     v_amp = p.vessel_flow * ef.vessel_profile * ef.vessel_gain
     bright = np.clip(ef.vessel_radius_um / full, 0.35, 1.0) ** 1.5

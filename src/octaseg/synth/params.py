@@ -177,5 +177,10 @@ class SynthParams:
     floater_reflect: float = 45.0  # a floater's haze in the vitreous
     floater_rows: float = 12.0  # its axial half-extent
 
+    def pixel_scale(self, px_per_mm: float) -> float:
+        """A pixel of ``px_per_mm`` relative to ``label_um_per_px`` (6mm's 15 um), at most
+        1: the ratio finer pixels raise the ``*_power`` settings' factors to."""
+        return min(1.0, 1000.0 / px_per_mm / self.label_um_per_px)
+
 
 DEFAULT_PARAMS = SynthParams()
