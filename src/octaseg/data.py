@@ -130,7 +130,8 @@ class PatchSampler:
         self.rng = np.random.default_rng(seed)
         crop = A.RandomCrop(patch_size, patch_size)
         if self.augment.get("zoom", 0.0) > 0:
-            crop = _zoom_or_crop(patch_size, min(m.shape for m in self.masks), self.augment["zoom"])
+            smallest = (min(m.shape[0] for m in self.masks), min(m.shape[1] for m in self.masks))
+            crop = _zoom_or_crop(patch_size, smallest, self.augment["zoom"])
         geometric = [
             crop,
             A.RandomRotate90(),
@@ -167,7 +168,9 @@ def _zoom_or_crop(patch: int, shape: tuple[int, int], p: float) -> A.BasicTransf
     """A random crop of ``patch`` px or, with probability p, a random square of side
     ``patch / z`` (its area uniform between those of z = :data:`ZOOM`'s ends, no larger
     than the smallest image ``shape``) resized to ``patch``: albumentations'
-    RandomResizedCrop, whose scale is a share of the image's area."""
+    RandomResizedCrop, whose scale is a share of each image's area, so the magnification
+    is exact for images of ``shape`` (a dataset's maps share one) and smaller on larger
+    ones."""
     area = float(shape[0] * shape[1])
     largest = min(patch / ZOOM[0], float(min(shape)))
     zoomed = A.RandomResizedCrop(
