@@ -42,6 +42,9 @@ class EnFace:
         vessel_gain: multiplicative flow signal of the vessels, mean about 1, smooth over
             a few hundred um (flow and depth vary along a vessel and between vessels).
         px_per_mm: pixels per mm of the maps (both axes).
+        vessel_grain: standard normal noise per A-scan of the vessels' log flow signal:
+            the decorrelation of moving blood fluctuates from one A-scan to the next, and
+            is the same over the few rows one vessel spans (``vessel_grain_sd``).
     """
 
     vessel: np.ndarray
@@ -63,6 +66,7 @@ class EnFace:
     motion: Motion
     vessel_gain: np.ndarray
     px_per_mm: float
+    vessel_grain: np.ndarray
 
 
 def render_vessels(
@@ -349,6 +353,15 @@ def _vessel_gain(rng: np.random.Generator, anat: Anatomy, p: SynthParams, vessel
     return (vessel_gain * weight.sum() / (vessel_gain * weight).sum()).astype(np.float32)
 
 
+def _vessel_grain(rng: np.random.Generator, anat: Anatomy, p: SynthParams) -> np.ndarray:
+    """Standard normal noise per A-scan, float32 (scans, width), of the vessels' flow
+    signal (zeros when ``vessel_grain_sd`` is 0)."""
+    shape = (anat.scans, anat.width)
+    if p.vessel_grain_sd <= 0:
+        return np.zeros(shape, np.float32)
+    return rng.standard_normal(shape, dtype=np.float32)
+
+
 def render_enface(
     rng: np.random.Generator,
     anat: Anatomy,
@@ -359,8 +372,8 @@ def render_enface(
 
     The draws from ``rng`` come in a fixed order, one stage after another: the label
     threshold, the plexuses, the choroid, the brightness, the stripes, the floaters and
-    the signal strength; the vessel gain draws from a child generator, so the draws of the
-    later stages stay as they were before it existed.
+    the signal strength; the vessel gain and grain draw from child generators, so the
+    draws of the later stages stay as they were before they existed.
     """
     thr, vessel, radius, label, profile = _labelled_vessels(rng, anat, tree, p)
     faz, svp, icp, dcp = _capillary_plexuses(rng, anat, p, vessel)
@@ -370,7 +383,7 @@ def render_enface(
     floater = _floaters(rng, anat, p)
     gain *= 1.0 - p.floater_shadow * floater  # floaters shadow everything below them
     signal, noise_gain = _signal_strength(rng, p)
-    (child,) = rng.spawn(1)
+    child, grain_rng = rng.spawn(2)
     tissue = {  # the anatomy: moved as the B-scans see it
         "vessel": vessel,
         "vessel_profile": profile,
@@ -395,4 +408,5 @@ def render_enface(
         signal=signal,
         noise_gain=noise_gain,
         px_per_mm=float(anat.px_per_mm),
+        vessel_grain=_vessel_grain(grain_rng, anat, p),
     )

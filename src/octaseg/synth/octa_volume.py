@@ -142,6 +142,17 @@ def _spread_vessels(
     return amp.astype(np.float32), pos.astype(np.float32), half.astype(np.float32)
 
 
+def _grain(ef: EnFace, p: SynthParams) -> np.ndarray:
+    """Multiplicative flow grain of the vessels per A-scan, float32 (scans, width): lognormal
+    with median 1 (what the calibrated vessel brightness is held by), log s.d.
+    ``vessel_grain_sd`` at ``vessel_grain_radius_um``, falling as 1 / sqrt(radius)."""
+    if p.vessel_grain_sd <= 0:
+        return np.ones_like(ef.vessel_grain)
+    radius = np.maximum(ef.vessel_radius_um, 1.0)
+    sd = p.vessel_grain_sd * np.sqrt(p.vessel_grain_radius_um / radius)
+    return np.exp(sd * ef.vessel_grain).astype(np.float32)
+
+
 def _slabs(ef: EnFace, surf: Surfaces, depth: int, p: SynthParams) -> list[_Slab]:
     """The layers of flow signal, amplitudes already multiplied by the gain field."""
     k = depth / _REF_DEPTH
@@ -157,6 +168,7 @@ def _slabs(ef: EnFace, surf: Surfaces, depth: int, p: SynthParams) -> list[_Slab
     v_amp = p.vessel_flow * ef.vessel_profile * ef.vessel_gain
     bright = np.clip(ef.vessel_radius_um / full, 0.35, 1.0) ** 1.5
     v_amp *= np.where(ef.label, np.maximum(bright, p.label_boost), bright)
+    v_amp *= _grain(ef, p)
     v_amp, v_pos, vr = _spread_vessels(v_amp, v_pos, vr, ef.vessel > 0, p.vessel_blur_px)
     v_amp *= g
     tail_pos = v_pos + vr

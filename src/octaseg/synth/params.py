@@ -109,8 +109,9 @@ class SynthParams:
     # 1.9 (2 px wide), 2.9 (3-4 px) and 3.0 (5+ px) s.d. above the mean; flow 90 with every
     # labelled vessel at full brightness drew them 2.0, 2.1, 2.0 (map_appearance's
     # vessel_z_*); flow 113, full brightness from 12 um and a boost to 0.8: 1.9, 2.6, 2.7
+    # (122 with the flow grain below: 1.8, 2.6, 2.7)
     # (110 left the 5+ px ones at 2.56 once the stumps were gone)
-    vessel_flow: float = 113.0
+    vessel_flow: float = 122.0
     vessel_gain_sd: float = 0.3  # s.d. of the log flow signal along and between vessels
     vessel_gain_mm: float = 0.3  # over this scale
     psf_um: float = 22.0  # lateral resolution: vessels show this much wider (in quadrature)
@@ -128,6 +129,14 @@ class SynthParams:
     vessel_blur_px: float = 7.0 / 15.0
     vessel_core_fraction: float = 0.5
     vessel_core_weight: float = 0.3
+    # flow grain per A-scan: s.d. of the log flow signal of a vessel of radius
+    # vessel_grain_radius_um, falling as 1 / sqrt(radius) (more blood, steadier signal).
+    # Per-row speckle alone averages out over the rows a vessel spans: without it the
+    # labelled vessels' grain (map_appearance's vessel_grain_*, 6mm) was 0.19, 0.11, 0.09
+    # by width class against real 0.29, 0.17, 0.12; 0.4 gives 0.29, 0.15, 0.12, and
+    # vessel_flow 122 (from 113) keeps the vessels' median brightness in band
+    vessel_grain_sd: float = 0.4
+    vessel_grain_radius_um: float = 7.0
     vessel_full_radius_um: float = 12.0  # thinner vessels are dimmer...
     vessel_full_power: float = 1.0  # ... x (pixel / label_um_per_px) ** this at a finer pixel
     label_contrast: float = 1.0  # ... and so are those thinner than this x label radius
