@@ -170,6 +170,23 @@ def test_edge_profile_of_a_plateau_and_of_a_peaked_vessel():
     assert set(s) <= set(ma.map_appearance(peaked.astype(np.uint8), MM_6, label))
 
 
+def test_vessel_grain_of_a_smooth_and_of_a_grainy_vessel():
+    """A smooth vessel has no grain. One whose columns alternate 130 and 170 above a
+    background of 50: on its axis each 3 x 3 window holds six pixels of its neighbours'
+    value and three of its own, so the residual from the median is +-40, over a level
+    (the axis' median) of 130 or 170. A class the label lacks is NaN."""
+    label = np.zeros((64, 64), bool)
+    label[30:34, :] = True  # 4 px: mid, across the image (no skeleton spurs at its ends)
+    smooth = np.where(label, 200.0, 50.0)
+    assert ma.vessel_grain(smooth, label)["vessel_grain_mid"] == pytest.approx(0.0)
+    grainy = smooth.copy()
+    grainy[30:34] += 20.0 * (-1.0) ** np.arange(64)
+    s = ma.vessel_grain(grainy, label)
+    assert s["vessel_grain_mid"] in (pytest.approx(40 / 130, rel=0.01), pytest.approx(40 / 170, rel=0.01))
+    assert np.isnan(s["vessel_grain_thin"]) and np.isnan(s["vessel_grain_thick"])
+    assert set(s) <= set(ma.map_appearance(grainy.astype(np.uint8), MM_6, label))
+
+
 def test_band_table():
     text = """
     statistic   6mm           3mm

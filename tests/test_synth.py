@@ -19,7 +19,7 @@ from skimage.morphology import skeletonize
 
 from octaseg import realism, synth
 from octaseg.layers import read_gt_layers
-from octaseg.map_appearance import REAL_APPEARANCE, edge_profile
+from octaseg.map_appearance import REAL_APPEARANCE, edge_profile, vessel_grain
 from octaseg.projection import orient, slab_projection
 from octaseg.synth import (
     FOV_GEOMETRY,
@@ -282,6 +282,25 @@ def test_vessel_profile_shows_on_the_map() -> None:
         stats[name] = edge_profile(image, subject.label > 0)
     assert stats["unblurred"]["vessel_edge"] < stats["plateau"]["vessel_edge"] - 0.1
     assert stats["default"]["vessel_halo"] > stats["unblurred"]["vessel_halo"] + 0.03
+    for key, value in stats["default"].items():
+        low, high = REAL_APPEARANCE["6mm"][key]
+        assert low <= value <= high, (key, value)
+
+
+def test_vessel_grain_shows_on_the_map() -> None:
+    """Real vessels are grainy: their flow signal fluctuates from one A-scan to the next
+    (map_appearance's vessel_grain_*). With the default flow grain the labelled vessels'
+    grain on the OCTA(ILM_OPL) map lies within the real 6mm bands; without it (per-row
+    speckle alone, averaged over a vessel's depth) the thin ones are smoother than any
+    real map's."""
+    stats = {}
+    for name, sd in (("default", synth.DEFAULT_PARAMS.vessel_grain_sd), ("smooth", 0.0)):
+        p = dataclasses.replace(synth.DEFAULT_PARAMS, vessel_grain_sd=sd)
+        # the full depth: fewer rows average the per-row speckle less (mid 0.21 at 160)
+        subject = generate_subject(10004, seed=0, scans=400, depth=640, width=400, params=p)
+        image = synth.official_maps(subject)["OCTA(ILM_OPL)"]
+        stats[name] = vessel_grain(image, subject.label > 0)
+    assert stats["smooth"]["vessel_grain_thin"] < REAL_APPEARANCE["6mm"]["vessel_grain_thin"][0]
     for key, value in stats["default"].items():
         low, high = REAL_APPEARANCE["6mm"][key]
         assert low <= value <= high, (key, value)

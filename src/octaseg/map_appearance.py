@@ -60,6 +60,9 @@ REAL_APPEARANCE: dict[str, dict[str, bands.Band]] = bands.table(
     vessel_z_thick          2.57    3.82    2.24    3.24
     vessel_edge             0.600   0.710   0.700   0.794   # rim over axis, vessels 3 px and wider
     vessel_halo             0.121   0.274   0.164   0.304   # the ring outside the label, likewise
+    vessel_grain_thin       0.260   0.332   0.223   0.282   # residual s.d. / level, 1-2 px labels
+    vessel_grain_mid        0.133   0.192   0.135   0.193
+    vessel_grain_thick      0.075   0.158   0.079   0.182
     """
 )
 
@@ -253,6 +256,33 @@ def _edge_profile(
     }
 
 
+def vessel_grain(image: np.ndarray, label: np.ndarray) -> dict[str, float]:
+    """How grainy the labelled vessels are, by their drawn width: the s.d. of the map's
+    (H, W) residual from its 3 x 3 median on the label's (H, W) centre lines, over their
+    level above the background (median on them minus the median off the label), per
+    :data:`WIDTH_CLASSES` (``vessel_grain_thin``, ``vessel_grain_mid``,
+    ``vessel_grain_thick``; NaN for a class the label lacks). Real flow signal fluctuates
+    from one A-scan to the next, so real vessels are as grainy as the mesh around them; a
+    model trained on smooth vessels can learn that what is smooth is vessel."""
+    return _vessel_grain(image, *_centre_lines(label))
+
+
+def _vessel_grain(
+    image: np.ndarray, mask: np.ndarray, centre: np.ndarray, depth: np.ndarray
+) -> dict[str, float]:
+    """:func:`vessel_grain` of a label's :func:`_centre_lines`."""
+    x = np.asarray(image, np.float64)
+    residual = x - ndimage.median_filter(x, size=3, mode="reflect")
+    background = float(np.median(x[~mask])) if not mask.all() else float("nan")
+    stats = {}
+    for name, (low, high) in WIDTH_CLASSES.items():
+        on = centre & (depth >= low) & (depth < high)
+        level = float(np.median(x[on])) - background if on.any() else float("nan")
+        grain = float(np.std(residual[on])) / level if level > 0 else float("nan")
+        stats[f"vessel_grain_{name}"] = grain
+    return stats
+
+
 def map_appearance(image: np.ndarray, mm_per_px: float, label: np.ndarray | None = None) -> dict[str, float]:
     """All appearance statistics of one 8-bit en-face map (H, W) with square pixels of
     ``mm_per_px``; with a vessel label (H, W) also the vessel-to-background contrast.
@@ -270,6 +300,7 @@ def map_appearance(image: np.ndarray, mm_per_px: float, label: np.ndarray | None
         stats["vessel_faded"] = _faded_fraction(image, *lines[:2])
         stats.update(_width_brightness(image, *lines))
         stats.update(_edge_profile(image, *lines))
+        stats.update(_vessel_grain(image, *lines))
     return stats
 
 
