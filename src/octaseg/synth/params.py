@@ -25,7 +25,7 @@ class SynthParams:
 
     # --- anatomy
     faz_radius_mm: tuple[float, float] = (0.22, 0.42)  # FAZ mean radius range
-    parafovea_mm: float = 0.6  # capillary density ramps up over this distance from the FAZ
+    parafovea_mm: float = 0.1  # capillary density ramps up over this distance from the FAZ
     fovea_jitter_mm: float = 0.15  # s.d. of the fovea's offset from the field centre
     disc_distance_mm: tuple[float, float] = (3.6, 4.2)  # disc centre to fovea
     # --- vessel roots: arcade trunks from the disc, stumps entering from the edges
@@ -93,11 +93,19 @@ class SynthParams:
     # ... divided by (pixel / label_um_per_px) ** this at a finer pixel: OCTA-500's 3mm
     # labels stop sooner along a thinning vessel (3mm branches 0.26 mm, median)
     label_fade_power: float = 0.35
-    # --- capillaries
-    # band-pass noise scale (mesh spacing ~ 3x this); 0.019 with the wider trunks left the
-    # 6mm maps' power at 2-10 cycles per mm at 0.390 (real 0.24-0.383), 0.016: 0.372
-    capillary_scale_mm: float = 0.016
-    capillary_line_width: float = 0.35  # iso-line half-width, in units of the noise s.d.
+    # --- capillaries: warped Voronoi meshes (en_face.capillary_plexus)
+    # cell spacing of the superficial plexus (intermediate 0.9x, deep 1.1x). With the
+    # segments one 5 um canvas pixel wide, blurred 0.53 px, and the plexuses' flow halved,
+    # every 6mm appearance statistic is in band (power at 2-10 cycles per mm 0.34, slope
+    # -2.54) and the 3mm maps' fine texture is too (high-band power 0.47, slope -1.77;
+    # the band-pass mesh before gave 0.29 and -2.65 there)
+    capillary_spacing_mm: float = 0.07
+    capillary_warp: float = 0.35  # displacement of the cells' lookup, x the spacing
+    capillary_segment_sd: float = 0.4  # log s.d. of the segments' brightness
+    capillary_canvas_um: float = 5.0  # pixel of the canvas the segments are drawn on
+    capillary_blur_px: float = 0.53  # the maps' blur of capillary segments, in pixels...
+    capillary_blur_power: float = 0.7  # ... x pixel_scale ** this at a finer pixel (3mm: 0.4)
+    faz_ring: float = 1.0  # brightness of the terminal capillaries ringing the FAZ
     # --- retina (rows of a 640-row B-scan)
     ilm_row: float = 243.0
     thickness_rows: tuple[float, float] = (104.0, 120.0)  # ILM to BM away from the fovea
@@ -111,7 +119,7 @@ class SynthParams:
     # vessel_z_*); flow 113, full brightness from 12 um and a boost to 0.8: 1.9, 2.6, 2.7
     # (122 with the flow grain below: 1.8, 2.6, 2.7)
     # (110 left the 5+ px ones at 2.56 once the stumps were gone)
-    vessel_flow: float = 122.0
+    vessel_flow: float = 128.0
     vessel_gain_sd: float = 0.3  # s.d. of the log flow signal along and between vessels
     vessel_gain_mm: float = 0.3  # over this scale
     psf_um: float = 22.0  # lateral resolution: vessels show this much wider (in quadrature)
@@ -145,9 +153,9 @@ class SynthParams:
     vessel_min_half_rows: float = 4.0  # least axial half-extent of a vessel's flow signal
     tail_gain: float = 0.4  # projection tail below large vessels, fraction of their flow
     rpe_gain: float = 0.2  # projection artefact at the RPE
-    svp_flow: float = 120.0
-    icp_flow: float = 30.0
-    dcp_flow: float = 40.0
+    svp_flow: float = 60.0
+    icp_flow: float = 15.0
+    dcp_flow: float = 20.0
     choroid_flow: float = 15.0
     choroid_texture_sd: float = 0.2  # s.d. of the log choroidal flow texture
     tissue_flow: float = 4.0  # baseline decorrelation of static tissue in the band
