@@ -431,11 +431,12 @@ def test_label_follows_shifted_and_stretched_bscans() -> None:
         label = subject.label
         assert _corr(label, projection) > _corr(np.flipud(label), projection) + 0.2
         # on the B-scans that moved, the label fits its projection as well as elsewhere and
-        # far better than the label of the same eye without motion
+        # far better than the label of the same eye without motion (a ratio: how well any
+        # label fits depends on how much the capillary mesh shows at this size)
         unmoved = generate_subject(sid, **geometry, params=still).label
         fit = _corr(label[moved], projection[moved])
         assert fit > 0.6 * _corr(label[~moved], projection[~moved])
-        assert fit > _corr(unmoved[moved], projection[moved]) + 0.1
+        assert fit > 1.25 * _corr(unmoved[moved], projection[moved])
 
 
 # --------------------------------------------------------------------------- writing

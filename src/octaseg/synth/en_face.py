@@ -172,10 +172,11 @@ def capillary_plexus(
     (times the pixel's :meth:`~SynthParams.pixel_scale` to ``capillary_blur_power``),
     and capped at 1.5.
     """
-    pixel_um = 1000.0 / px_per_mm
-    ss = max(1, round(pixel_um / p.capillary_canvas_um))
+    # coarse renderings (small test subjects) keep cells of 3 px and 4 canvas px a pixel,
+    # as the full-size ones have (6mm: 4.7 px, 3 canvas px; 3mm: 7 px, 2)
+    ss = int(np.clip(round(1000.0 / px_per_mm / p.capillary_canvas_um), 1, 4))
     h, w = shape[0] * ss, shape[1] * ss
-    step = spacing_mm * px_per_mm * ss  # cell spacing, canvas px
+    step = max(spacing_mm * px_per_mm, 3.0) * ss  # cell spacing, canvas px
     gy, gx = np.mgrid[0:h:step, 0:w:step]
     n = gy.size
     sy = np.clip(gy.ravel() + rng.uniform(-0.5, 0.5, n) * step, 0, h - 1).astype(np.int64)
