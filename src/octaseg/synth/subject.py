@@ -142,9 +142,14 @@ def _write_bscans(folder: Path, volume: np.ndarray) -> None:
                 shutil.rmtree(leftover, ignore_errors=True)
 
 
-#: how the device software exports each OCTA map: the gamma after the percentile stretch
-#: (OCTA(ILM_OPL) calibrated on the real maps' histograms, :mod:`octaseg.map_appearance`)
-_MAP_GAMMA = {"OCTA(ILM_OPL)": 0.8}
+#: how the device software exports each OCTA map: the gamma after the percentile stretch,
+#: per field of view (mm; OCTA(ILM_OPL) calibrated on the real maps' histograms,
+#: :mod:`octaseg.map_appearance`). OCTA-500's 3mm maps are brighter than its 6mm ones at
+#: the same distance from the fovea (background median gray 93 against 73 at 0.8-1.2
+#: mm): with 0.8 the Voronoi mesh's 3mm maps had a background median of 41 (real 63-95),
+#: their vessels a median of 179-184 (195-210) and OCTA(FULL) a mean of 96 (the real
+#: reference 118)
+_MAP_GAMMA = {"OCTA(ILM_OPL)": {6.0: 0.8, 3.0: 0.5}, "OCTA(FULL)": {6.0: 0.6, 3.0: 0.45}}
 _OCTA_GAMMA = 0.6
 #: the exported maps are a linear stretch of a coarse original: 45-57 gray levels in
 #: OCTA-500's 6mm maps, 91-158 in its 3mm ones (map_appearance's ``gray_levels``)
@@ -173,7 +178,8 @@ def official_maps(subject: SyntheticSubject) -> dict[str, np.ndarray]:
     if subject.layers is None:
         raise ValueError(f"subject {subject.subject_id} has no layer surfaces: slab maps need them")
     scans, _, width = subject.octa.shape
-    lo, hi = _MAP_LEVELS.get(default_field_mm(scans, width), (256, 256))
+    field = default_field_mm(scans, width)
+    lo, hi = _MAP_LEVELS.get(field, (256, 256))
     levels = int(np.random.default_rng(subject.subject_id).integers(lo, hi + 1))
     maps = {}
     for (modality, slab), reduce in MAP_REDUCTIONS.items():
@@ -185,7 +191,7 @@ def official_maps(subject: SyntheticSubject) -> dict[str, np.ndarray]:
         name = f"{modality}({slab})"
         projection = project(volume, reduce, top, bottom)
         if modality == "OCTA":
-            gamma = _MAP_GAMMA.get(name, _OCTA_GAMMA)
+            gamma = _MAP_GAMMA.get(name, {}).get(field, _OCTA_GAMMA)
             maps[name] = _quantize(stretch_contrast(projection, _DARK_PERCENTILE, gamma=gamma), levels)
         else:
             maps[name] = stretch_contrast(projection, gamma=1.0)
