@@ -22,6 +22,7 @@ from octaseg.config import (
     ship_provenance,
     shipped_experiment,
     splits,
+    subject_geometry,
     train_subjects,
     training_settings,
 )
@@ -316,6 +317,12 @@ def get_ship_settings(wildcards):
 def get_ship_provenance(wildcards):
     """What the shipped model was trained on (octaseg.config.ship_provenance)."""
     return ship_provenance(config, SHIP)
+
+
+def get_synthetic_geometry(wildcards):
+    """(scans, depth, width) of a synthetic subject: synthetic.other_fov's field's for its
+    ids, else the dataset's (octaseg.config.subject_geometry)."""
+    return subject_geometry(config, int(wildcards.id))
 
 
 def get_synthetic_root(wildcards, output):

@@ -1,5 +1,4 @@
 # Synthetic dataset in the exact OCTA-500 layout, only when no data_root is configured.
-from octaseg.config import synthetic_geometry
 from octaseg.layout import map_path
 from octaseg.projection import MAP_REDUCTIONS
 
@@ -35,6 +34,6 @@ if SYNTHETIC:
             fov=FOV,
             orientation=ORIENTATION,
             seed=config["synthetic"]["seed"],
-            geometry=synthetic_geometry(config),
+            geometry=get_synthetic_geometry,
         script:
             "../workflow_scripts/synthesize.py"

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from snakemake.utils import update_config, validate
 
-from octaseg.config import enabled_experiments, experiment_settings
+from octaseg.config import check_synthetic, enabled_experiments, experiment_settings, subject_geometry
 from octaseg.losses import build_loss
 from octaseg.models import build_model
 
@@ -43,3 +43,37 @@ def test_config_file_is_valid(path):
         model = build_model(spec.pop("name"), **spec)
         assert sum(p.numel() for p in model.parameters()) > 0
         build_loss(settings["loss"])
+
+
+def test_other_fov_subjects_and_their_checks():
+    """synthetic.other_fov renders its ids at the other field's OCTA-500 geometry, the rest
+    at the dataset's; it needs a maps-only dataset, the other field and ids of the dataset,
+    and says which setting is wrong otherwise."""
+    config = copy.deepcopy(DEFAULTS)
+    update_config(
+        config,
+        {
+            "source": "maps",
+            "synthetic": {"maps_only": True, "other_fov": {"fov": "3mm", "ids": "10011-10012"}},
+        },
+    )
+    validate(config, str(ROOT / "schemas" / "config.schema.yaml"))
+    check_synthetic(config)
+    assert subject_geometry(config, 10011) == (304, 640, 304)
+    assert subject_geometry(config, 10001) == (400, 640, 400)
+    for change, message in (
+        ({"synthetic": {"maps_only": False}}, "needs|maps-only"),
+        ({"synthetic": {"other_fov": {"fov": "6mm"}}}, "the dataset's own fov"),
+        (
+            {"synthetic": {"other_fov": {"ids": "10011-10020"}}},
+            r"8 id\(s\) that synthetic.ids \(10001-10012\)",
+        ),
+    ):
+        bad = copy.deepcopy(config)
+        update_config(bad, change)
+        with pytest.raises(ValueError, match=message):
+            check_synthetic(bad)
+    with pytest.raises(Exception, match="3cm"):
+        bad = copy.deepcopy(config)
+        update_config(bad, {"synthetic": {"other_fov": {"fov": "3cm"}}})
+        validate(bad, str(ROOT / "schemas" / "config.schema.yaml"))

@@ -23,11 +23,12 @@ from octaseg.models import build_model
 
 DATA = Path("resources/synthetic")
 MAP = "OCTA(ILM_OPL)"
-#: On top of tests/tiny_config.yaml: its subjects as maps only, one tiny experiment to ship.
+#: On top of tests/tiny_config.yaml: its subjects as maps only, one of them rendered as the
+#: 3mm field at its full geometry, one tiny experiment to ship.
 SHIP_CONFIG = """\
 source: maps
 baseline: false
-synthetic: {{maps_only: true}}
+synthetic: {{maps_only: true, other_fov: {{fov: 3mm, ids: "10002"}}}}
 train_defaults:
   channels: ["OCTA(ILM_OPL)"]
   epochs: 2
@@ -78,6 +79,11 @@ def test_ship_exports_a_small_model_with_its_provenance(shipped):
     assert not (data / "OCTA_6mm" / "OCTA").exists() and not (data / "Label" / "GT_Layers").exists()
     labels = sorted(p.name for p in (data / "Label" / "GT_LargeVessel").iterdir())
     assert labels == [f"{i}.bmp" for i in range(10001, 10005)]
+    # synthetic.other_fov: subject 10002 is a full-size 3mm field among the tiny 6mm ones,
+    # in the dataset's layout, and the model trained on both
+    maps = data / "OCTA_6mm" / "Projection Maps" / MAP
+    assert read_image(maps / "10002.bmp").shape == (304, 304)
+    assert read_image(maps / "10001.bmp").shape == (64, 64)
     exported = torch.load(weights, weights_only=True)
     best = load_checkpoint(work / "results" / "tiny" / "best.pt")
     assert set(exported) == {"format", "model", "model_spec", "settings", "threshold", "octaseg_version",
@@ -97,6 +103,7 @@ def test_ship_exports_a_small_model_with_its_provenance(shipped):
         "fov": "6mm",
         "geometry": [64, 96, 64],
         "maps_only": True,
+        "other_fov": {"fov": "3mm", "ids": "10002"},
     }
     assert about["training"] == {
         "epochs": 2,

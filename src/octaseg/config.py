@@ -74,6 +74,24 @@ def synthetic_geometry(config: Mapping[str, Any]) -> tuple[int, int, int]:
     return tuple(syn.get(k) or d for k, d in zip(("scans", "depth", "width"), default, strict=True))
 
 
+def other_fov_ids(config: Mapping[str, Any]) -> tuple[str | None, set[int]]:
+    """``synthetic.other_fov``: the other field of view and the ids rendered as it, or
+    (None, empty set)."""
+    other = (config.get("synthetic") or {}).get("other_fov")
+    if not other:
+        return None, set()
+    return other["fov"], set(parse_ids(other["ids"]))
+
+
+def subject_geometry(config: Mapping[str, Any], subject_id: int) -> tuple[int, int, int]:
+    """(scans, depth, width) of one synthetic subject: the OCTA-500 geometry of
+    ``synthetic.other_fov`` for its ids, else :func:`synthetic_geometry`."""
+    fov, ids = other_fov_ids(config)
+    if subject_id in ids:
+        return FOV_GEOMETRY[fov]
+    return synthetic_geometry(config)
+
+
 def dataset_root(config: Mapping[str, Any]) -> str:
     return config["data_root"] or SYNTHETIC_ROOT
 
@@ -240,10 +258,31 @@ def trained_checkpoints(config: Mapping[str, Any], but: str | None = None) -> li
 
 def check_synthetic(config: Mapping[str, Any]) -> None:
     """``synthetic.maps_only`` writes the synthetic subjects' en-face files alone (projection
-    maps, masks and labels, no B-scans): only ``source: maps`` reads such a dataset. Raises
-    ValueError naming both settings otherwise."""
+    maps, masks and labels, no B-scans): only ``source: maps`` reads such a dataset.
+    ``synthetic.other_fov`` needs maps_only (B-scan folders of two geometries would not
+    share the workflow's volume steps), a field of view other than ``fov`` and ids among
+    ``synthetic.ids``. Raises ValueError naming the settings otherwise."""
+    syn = config.get("synthetic") or {}
+    other, ids = other_fov_ids(config)
+    if other is not None:
+        if not syn.get("maps_only"):
+            raise ValueError(
+                "synthetic.other_fov renders some subjects at another field of view's geometry, "
+                "which only a maps-only dataset can hold; set synthetic.maps_only: true (and "
+                "source: maps), or synthetic.other_fov: null"
+            )
+        if other == config.get("fov"):
+            raise ValueError(
+                f"synthetic.other_fov.fov is {other!r}, the dataset's own fov; name the other one"
+            )
+        stray = sorted(ids - set(parse_ids(syn["ids"])))
+        if stray:
+            raise ValueError(
+                f"synthetic.other_fov.ids names {len(stray)} id(s) that synthetic.ids "
+                f"({syn['ids']}) does not hold: {stray[:5]}"
+            )
     source = config.get("source", "bscans")
-    if (config.get("synthetic") or {}).get("maps_only") and source != "maps":
+    if syn.get("maps_only") and source != "maps":
         reads = {"bscans": "the B-scan folders", "folders": "a folder pair under data_root"}.get(
             source, f"{source!r}"
         )
@@ -290,6 +329,11 @@ def ship_provenance(config: Mapping[str, Any], experiment: str) -> dict[str, Any
             "fov": config["fov"],
             "geometry": list(synthetic_geometry(config)),
             "maps_only": bool(syn.get("maps_only", False)),
+            "other_fov": (
+                {"fov": syn["other_fov"]["fov"], "ids": format_ids(parse_ids(syn["other_fov"]["ids"]))}
+                if syn.get("other_fov")
+                else None
+            ),
         }
     return {"experiment": experiment, "data": data, "generator": f"octaseg {__version__}"}
 
