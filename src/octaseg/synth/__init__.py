@@ -25,10 +25,11 @@ the knobs of all of them are :class:`SynthParams` (:mod:`.params`):
    while it thins out down to half that radius (how an annotator follows a vessel), drawn
    as wide as it looks; at a resolution finer than 6 mm's, thinner vessels and narrower
    lines, as OCTA-500's 3mm labels are drawn; thinner vessels are visible but
-   unlabelled, and every vessel's flow signal varies smoothly along it. Capillary
-   meshes (iso-lines of band-pass noise) of three plexuses fill the field outside the
-   FAZ. The FAZ and the capillaries are labels too. Artefacts: a low-frequency
-   brightness field, A-scan gain noise, dim and bright B-scans, eye motion
+   unlabelled, and every vessel's flow signal varies smoothly along it and from one
+   A-scan to the next. Capillary meshes of three plexuses (:mod:`.capillaries`: warped
+   Voronoi networks) fill the field outside the FAZ, which terminal capillaries ring.
+   The FAZ and the capillaries are labels too. Artefacts: a low-frequency brightness
+   field, A-scan gain noise, dim and bright B-scans, eye motion
    (:class:`Motion`: B-scans shifted sideways, or stretched: the same tissue scanned
    over several B-scans, then a jump), vitreous floaters that shadow what is below them,
    and some subjects with a weak signal. Motion moves the label with the tissue;

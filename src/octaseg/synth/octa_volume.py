@@ -9,7 +9,8 @@ import numpy as np
 from scipy import ndimage
 
 from octaseg.synth.anatomy import Anatomy
-from octaseg.synth.en_face import EnFace, Motion, _smooth_noise
+from octaseg.synth.en_face import EnFace, Motion
+from octaseg.synth.noise import smooth_noise
 from octaseg.synth.params import _AXIAL_UM_PER_ROW, _REF_DEPTH, SynthParams
 
 
@@ -61,7 +62,7 @@ def retina_surfaces(rng: np.random.Generator, anat: Anatomy, depth: int, p: Synt
     v = (yy + 0.5) / anat.scans - 0.5
     tilt = np.clip(rng.normal(0.0, p.tilt_rows, 2), -1.6 * p.tilt_rows, 1.6 * p.tilt_rows)
     bow = rng.uniform(0.0, 16.0)
-    undulate = 3.0 * _smooth_noise(rng, shape, 0.15 * anat.width)
+    undulate = 3.0 * smooth_noise(rng, shape, 0.15 * anat.width)
     shape_rows = tilt[0] * u + tilt[1] * v - bow * (u * u + v * v) + undulate
     shape_rows -= shape_rows.mean()
 
@@ -70,7 +71,7 @@ def retina_surfaces(rng: np.random.Generator, anat: Anatomy, depth: int, p: Synt
     pit_width = rng.uniform(0.45, 0.65)  # mm
     pit = rng.uniform(*p.pit_rows) * np.exp(-r2 / pit_width**2)
     thick0 = rng.uniform(*p.thickness_rows)
-    thickness = thick0 + 5.0 * _smooth_noise(rng, shape, 0.2 * anat.width) - pit
+    thickness = thick0 + 5.0 * smooth_noise(rng, shape, 0.2 * anat.width) - pit
     bm = p.ilm_row + thick0 + shape_rows
     ilm = bm - thickness
     outer = np.minimum(rng.uniform(*p.outer_rows) + 0.4 * pit, thickness - 8.0)

@@ -93,7 +93,7 @@ class SynthParams:
     # ... divided by (pixel / label_um_per_px) ** this at a finer pixel: OCTA-500's 3mm
     # labels stop sooner along a thinning vessel (3mm branches 0.26 mm, median)
     label_fade_power: float = 0.35
-    # --- capillaries: warped Voronoi meshes (en_face.capillary_plexus)
+    # --- capillaries: warped Voronoi meshes (capillaries.capillary_plexus)
     # cell spacing of the superficial plexus (intermediate 0.9x, deep 1.1x). With the
     # segments one 5 um canvas pixel wide, blurred 0.53 px, and the plexuses' flow halved,
     # every 6mm appearance statistic is in band (power at 2-10 cycles per mm 0.34, slope
