@@ -321,6 +321,7 @@ def ship_provenance(config: Mapping[str, Any], experiment: str) -> dict[str, Any
         }
     else:
         syn = config["synthetic"]
+        other, other_ids = other_fov_ids(config)
         data = {
             "kind": "synthetic",
             "seed": int(syn["seed"]),
@@ -329,11 +330,7 @@ def ship_provenance(config: Mapping[str, Any], experiment: str) -> dict[str, Any
             "fov": config["fov"],
             "geometry": list(synthetic_geometry(config)),
             "maps_only": bool(syn.get("maps_only", False)),
-            "other_fov": (
-                {"fov": syn["other_fov"]["fov"], "ids": format_ids(parse_ids(syn["other_fov"]["ids"]))}
-                if syn.get("other_fov")
-                else None
-            ),
+            "other_fov": {"fov": other, "ids": format_ids(other_ids)} if other else None,
         }
     return {"experiment": experiment, "data": data, "generator": f"octaseg {__version__}"}
 

@@ -295,13 +295,10 @@ def _vessel_gain(rng: np.random.Generator, anat: Anatomy, p: SynthParams, vessel
     return (vessel_gain * weight.sum() / (vessel_gain * weight).sum()).astype(np.float32)
 
 
-def _vessel_grain(rng: np.random.Generator, anat: Anatomy, p: SynthParams) -> np.ndarray:
-    """Standard normal noise per A-scan, float32 (scans, width), of the vessels' flow
-    signal (zeros when ``vessel_grain_sd`` is 0)."""
-    shape = (anat.scans, anat.width)
-    if p.vessel_grain_sd <= 0:
-        return np.zeros(shape, np.float32)
-    return rng.standard_normal(shape, dtype=np.float32)
+def _vessel_grain(rng: np.random.Generator, anat: Anatomy) -> np.ndarray:
+    """Standard normal noise per A-scan, float32 (scans, width), of the vessels' log flow
+    signal (scaled by ``vessel_grain_sd`` where the volume is rendered)."""
+    return rng.standard_normal((anat.scans, anat.width), dtype=np.float32)
 
 
 def render_enface(
@@ -350,5 +347,5 @@ def render_enface(
         signal=signal,
         noise_gain=noise_gain,
         px_per_mm=float(anat.px_per_mm),
-        vessel_grain=_vessel_grain(grain_rng, anat, p),
+        vessel_grain=_vessel_grain(grain_rng, anat),
     )

@@ -147,8 +147,6 @@ def _grain(ef: EnFace, p: SynthParams) -> np.ndarray:
     """Multiplicative flow grain of the vessels per A-scan, float32 (scans, width): lognormal
     with median 1 (what the calibrated vessel brightness is held by), log s.d.
     ``vessel_grain_sd`` at ``vessel_grain_radius_um``, falling as 1 / sqrt(radius)."""
-    if p.vessel_grain_sd <= 0:
-        return np.ones_like(ef.vessel_grain)
     radius = np.maximum(ef.vessel_radius_um, 1.0)
     sd = p.vessel_grain_sd * np.sqrt(p.vessel_grain_radius_um / radius)
     return np.exp(sd * ef.vessel_grain).astype(np.float32)

@@ -96,9 +96,9 @@ class SynthParams:
     # --- capillaries: warped Voronoi meshes (capillaries.capillary_plexus)
     # cell spacing of the superficial plexus (intermediate 0.9x, deep 1.1x). With the
     # segments one 5 um canvas pixel wide, blurred 0.53 px, and the plexuses' flow halved,
-    # every 6mm appearance statistic is in band (power at 2-10 cycles per mm 0.34, slope
-    # -2.54) and the 3mm maps' fine texture is too (high-band power 0.47, slope -1.77;
-    # the band-pass mesh before gave 0.29 and -2.65 there)
+    # every 6mm appearance statistic is in band over 10 subjects (power at 2-10 cycles per
+    # mm 0.37, slope -2.52) and the 3mm maps' fine texture is too (high-band power 0.48,
+    # slope -1.79; the band-pass mesh before gave 0.29 and -2.70 there)
     capillary_spacing_mm: float = 0.07
     capillary_warp: float = 0.35  # displacement of the cells' lookup, x the spacing
     capillary_segment_sd: float = 0.4  # log s.d. of the segments' brightness
@@ -117,7 +117,7 @@ class SynthParams:
     # 1.9 (2 px wide), 2.9 (3-4 px) and 3.0 (5+ px) s.d. above the mean; flow 90 with every
     # labelled vessel at full brightness drew them 2.0, 2.1, 2.0 (map_appearance's
     # vessel_z_*); flow 113, full brightness from 12 um and a boost to 0.8: 1.9, 2.6, 2.7
-    # (122 with the flow grain below: 1.8, 2.6, 2.7)
+    # (128 with the flow grain and the Voronoi capillary meshes below: 1.9, 2.6, 2.7)
     # (110 left the 5+ px ones at 2.56 once the stumps were gone)
     vessel_flow: float = 128.0
     vessel_gain_sd: float = 0.3  # s.d. of the log flow signal along and between vessels
@@ -141,8 +141,8 @@ class SynthParams:
     # vessel_grain_radius_um, falling as 1 / sqrt(radius) (more blood, steadier signal).
     # Per-row speckle alone averages out over the rows a vessel spans: without it the
     # labelled vessels' grain (map_appearance's vessel_grain_*, 6mm) was 0.19, 0.11, 0.09
-    # by width class against real 0.29, 0.17, 0.12; 0.4 gives 0.29, 0.15, 0.12, and
-    # vessel_flow 122 (from 113) keeps the vessels' median brightness in band
+    # by width class against real 0.29, 0.16, 0.12; 0.4 gives 0.29, 0.16, 0.12 (over 10
+    # subjects, with vessel_flow raised to hold the vessels' median brightness in band)
     vessel_grain_sd: float = 0.4
     vessel_grain_radius_um: float = 7.0
     vessel_full_radius_um: float = 12.0  # thinner vessels are dimmer...
