@@ -51,6 +51,29 @@ def test_straight_vessel_width_length_tortuosity(width):
     assert math.isnan(stats["branch_angle_deg_median"])
 
 
+@pytest.mark.parametrize("width", [1, 2, 3, 4, 5, 7])
+def test_width_classes_of_a_straight_vessel(width):
+    label = np.zeros((100, 300), bool)
+    label[50 - width // 2 : 50 - width // 2 + width, 50:250] = True
+    stats = vg.label_geometry(label, 0.01)
+    # all but the skeleton's end pixels, which lie nearer the vessel's end than its rim
+    assert stats["width_1px_fraction"] == pytest.approx(1.0 if width == 1 else 0.0, abs=0.02)
+    assert stats["width_3px_fraction"] == pytest.approx(1.0 if width == 3 else 0.0, abs=0.02)
+    assert stats["width_5px_fraction"] == pytest.approx(1.0 if width >= 5 else 0.0, abs=0.02)
+
+
+def test_width_classes_share_the_centre_lines_by_length():
+    """A 1 px vessel 200 px long beside a 3 px one 100 px long: two thirds of the centre
+    lines are 1 px wide, about a third 3 px (the thick one's skeleton is a little shorter)."""
+    label = np.zeros((100, 300), bool)
+    label[20, 50:250] = True
+    label[69:72, 100:200] = True
+    stats = vg.label_geometry(label, 0.01)
+    assert stats["width_1px_fraction"] == pytest.approx(200 / 299, abs=0.01)
+    assert stats["width_3px_fraction"] == pytest.approx(99 / 299, abs=0.01)
+    assert stats["width_5px_fraction"] == 0.0
+
+
 def test_one_pixel_line_is_exact_and_scales_with_pixel_size():
     label = np.zeros((100, 300), bool)
     label[50, 50:250] = True

@@ -39,6 +39,9 @@ REAL_GEOMETRY: dict[str, dict[str, bands.Band]] = bands.table(
     width_um_median                 30.0    43.0    19.7    28.0
     width_um_mean                   32.0    44.0    21.8    27.2
     width_um_p90                    54.0    76.0    29.0    45.0
+    width_1px_fraction              0.13    0.28    0.13    0.25
+    width_3px_fraction              0.16    0.27    0.19    0.32
+    width_5px_fraction              0.00    0.13    0.003   0.092
     branch_length_mm_median         0.32    0.49    0.20    0.37
     branch_length_mm_mean           0.39    0.60    0.28    0.47
     tortuosity_median               1.021   1.036   1.019   1.039
@@ -191,6 +194,24 @@ def vessel_widths(mask: np.ndarray, skel: np.ndarray) -> np.ndarray:
     return block[skel]
 
 
+#: label width classes in px (annotators draw in pixels): the share of the centre lines'
+#: pixels whose label is 1 px wide, 3 px, and 5 px or wider
+WIDTH_CLASS_PX = {
+    "width_1px_fraction": (0.5, 1.5),
+    "width_3px_fraction": (2.5, 3.5),
+    "width_5px_fraction": (4.5, np.inf),
+}
+
+
+def width_classes(widths: np.ndarray) -> dict[str, float]:
+    """The share of ``widths`` (n,) in px in each class of :data:`WIDTH_CLASS_PX` (NaN when
+    n is 0)."""
+    return {
+        name: float(np.mean((widths >= lo) & (widths < hi))) if len(widths) else float("nan")
+        for name, (lo, hi) in WIDTH_CLASS_PX.items()
+    }
+
+
 def fovea(label: np.ndarray) -> tuple[np.ndarray, float]:
     """The fovea's avascular zone, estimated from a label (H, W) bool: the largest
     vessel-free disc centred in the central ``FAZ_WINDOW`` of the field -> centre (2,)
@@ -238,6 +259,7 @@ def label_geometry(label: np.ndarray, mm_per_px: float) -> dict[str, float]:
         "width_um_median": _stat(widths) * um,
         "width_um_mean": _stat(widths, np.mean) * um,
         "width_um_p90": _stat(widths, lambda v: np.percentile(v, 90)) * um,
+        **width_classes(widths),
         "branch_length_mm_median": _stat(lengths) * mm_per_px,
         "branch_length_mm_mean": _stat(lengths, np.mean) * mm_per_px,
         "tortuosity_median": _stat(lengths[tortuous] / chords[tortuous]),
