@@ -32,7 +32,11 @@ class SynthParams:
     step_mm: float = 0.045  # trunk growth step
     margin_mm: float = 0.3  # vessels grow this far beyond the field
     growth_field_mm: float = 6.0  # vessels grow over at least this field (3mm: its centre)
-    arcade_mm: tuple[float, float] = (1.05, 1.8)  # inner arcade's distance above / below the fovea
+    # inner arcade's distance above / below the fovea. (1.05, 1.8) ran the arcade trunks
+    # through a 3mm field: its labels' widths' 90th percentile 49 um (real 29-45) and 5 px
+    # and wider 0.13 of their centre lines (real <= 0.09), and at 6mm the labels within
+    # 1.5 mm of the fovea 1.2x as wide as real ones there (real labels, by ring, aggregates)
+    arcade_mm: tuple[float, float] = (1.35, 2.1)
     arcade_gap_mm: tuple[float, float] = (1.0, 2.0)  # from there to the outer (artery or vein)
     arcade_flatness: tuple[float, float] = (0.8, 1.1)  # 1: straight past the fovea
     arcade_end: float = 0.8  # arcade trunks stop at this fraction of a half turn
@@ -71,11 +75,20 @@ class SynthParams:
     # periphery drew 4.7-5.3 px once the stumps were gone. (34, 45) and half the field's
     # flow on to the periphery: 6.2 px, the width's 90th percentile 75 um (real 54-76)
     trunk_radius_um: tuple[float, float] = (34.0, 45.0)
+    # r ** murray_exponent is proportional to the flow, and each vessel (a trunk, or a side
+    # branch on through its widest children) is wider or thinner than that as a whole by a
+    # lognormal factor: Murray's cube alone left few vessels of 15-25 um radius between the
+    # trunks and their twigs (2% of the tree's length), and the labels' 3 px class at 6mm
+    # 0.06-0.10 of their centre lines (real 0.16-0.27); 3.2 and 0.2 give 0.09-0.10 at 6mm,
+    # 0.20 at 3mm (real 0.19-0.32). Still out of band at 6mm
+    murray_exponent: float = 3.2
+    vessel_radius_sd: float = 0.2
     stump_radius_um: tuple[float, float] = (14.0, 30.0)  # radius where a stump enters
     # the parafovea's dense capillary layers draw more flow than the periphery: a vessel's
     # flow is the length it feeds weighted by 1 + macula_demand * exp(-d / macula_demand_mm),
-    # d the distance from the FAZ, so the branches that run to the FAZ stay wide
-    macula_demand: float = 25.0
+    # d the distance from the FAZ, so the branches that run to the FAZ stay wide (25 made
+    # the labels 0.5-1 mm from the fovea cover 0.076 of it, real 0.047, 31 um wide, real 26)
+    macula_demand: float = 12.0
     macula_demand_mm: float = 1.0
     periphery: float = 0.5  # flow of an arcade on to the periphery / its flow in the field
     side_periphery: float = 0.5  # flow of its large peripheral branches / its flow in the field
@@ -83,12 +96,15 @@ class SynthParams:
     # annotators label the vessels from a radius threshold per subject (Kreitner et al.
     # draw one per dataset), drawn as wide as they look at 6 mm (15 um a pixel): at 3 mm
     # OCTA-500's labels are as many pixels wide as at 6 mm, 2-4 px (vessel_geometry)
-    label_radius_um: tuple[float, float] = (6.5, 10.5)
+    label_radius_um: tuple[float, float] = (6.3, 10.2)
     label_um_per_px: float = 15.0
     # a finer pixel lowers the threshold less than in proportion: label_radius_um x
     # (pixel / label_um_per_px) ** label_threshold_power (OCTA-500 3mm: fewer, shorter)
     label_threshold_power: float = 0.45
-    min_label_um: float = 24.0  # labelled vessels are drawn at least this wide (1.6-2 px)
+    # labelled vessels are drawn at least this wide, and at least 1 px: real annotators draw
+    # thin vessels 1 px wide (0.13-0.28 of the 6mm labels' centre lines, 0.42 within 1 mm of
+    # the fovea); 24 um (1.6 px) left 0.06
+    min_label_um: float = 12.0
     label_fade: float = 0.7  # a labelled vessel is traced on down to this x the label radius
     # ... divided by (pixel / label_um_per_px) ** this at a finer pixel: OCTA-500's 3mm
     # labels stop sooner along a thinning vessel (3mm branches 0.26 mm, median)
@@ -122,12 +138,16 @@ class SynthParams:
     vessel_flow: float = 128.0
     vessel_gain_sd: float = 0.3  # s.d. of the log flow signal along and between vessels
     vessel_gain_mm: float = 0.3  # over this scale
-    psf_um: float = 22.0  # lateral resolution: vessels show this much wider (in quadrature)
-    # at a finer pixel than label_um_per_px: the resolution x (pixel / label_um_per_px) **
-    # psf_power, and labels drawn (pixel / label_um_per_px) ** label_width_power times as
-    # wide as vessels look
-    psf_power: float = 1.0
-    label_width_power: float = 0.4
+    # lateral resolution: vessels show this much wider (in quadrature) at 6mm; at a finer
+    # pixel than label_um_per_px the resolution x (pixel / label_um_per_px) ** psf_power,
+    # and labels drawn (pixel / label_um_per_px) ** label_width_power times as wide as
+    # vessels look. 22 um showed thin vessels as 2 px where real ones labelled 2 px fall to
+    # the background 2 px from their centre line (cross profile: synthetic 0.10 of the
+    # axis' level there, real -0.04) and left 1 px labels at 0.06 (real 0.13-0.28); at 3mm
+    # labels 0.85x as wide as the vessels looked left a halo of 0.43 (real 0.16-0.30)
+    psf_um: float = 13.0
+    psf_power: float = 1.3
+    label_width_power: float = 0.17
     # real vessels 3 px and wider are brightest on their axis: at the label's rim 0.66 of
     # the axis' level above the background, on the ring outside it 0.18 (map_appearance's
     # vessel_edge, vessel_halo); a vessel drawn as a plateau gave 0.87 and 0.13. Flow is
@@ -148,7 +168,9 @@ class SynthParams:
     vessel_full_radius_um: float = 12.0  # thinner vessels are dimmer...
     vessel_full_power: float = 1.0  # ... x (pixel / label_um_per_px) ** this at a finer pixel
     label_contrast: float = 1.0  # ... and so are those thinner than this x label radius
-    label_boost: float = 0.8  # labelled vessels are at least this bright (what stands out)
+    # labelled vessels are at least this bright (what stands out); 0.8 with the narrower
+    # vessels of psf_um 13 left 0.11 of them faded (map_vessel_faded, real <= 0.088)
+    label_boost: float = 0.88
     vessel_axial_factor: float = 0.35  # axial half-extent of the flow signal / radius
     vessel_min_half_rows: float = 4.0  # least axial half-extent of a vessel's flow signal
     tail_gain: float = 0.4  # projection tail below large vessels, fraction of their flow

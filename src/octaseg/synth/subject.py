@@ -148,8 +148,9 @@ def _write_bscans(folder: Path, volume: np.ndarray) -> None:
 #: the same distance from the fovea (background median gray 93 against 73 at 0.8-1.2
 #: mm): with 0.8 the Voronoi mesh's 3mm maps had a background median of 41 (real 63-95),
 #: their vessels a median of 179-184 (195-210) and OCTA(FULL) a mean of 96 (the real
-#: reference 118)
-_MAP_GAMMA = {"OCTA(ILM_OPL)": {6.0: 0.8, 3.0: 0.5}, "OCTA(FULL)": {6.0: 0.6, 3.0: 0.45}}
+#: reference 118); with the narrower vessels of psf_um 13, 3mm OCTA(FULL) takes 0.55
+#: (means 114-133 over 8 subjects, median 121; 0.45 gave 130-148)
+_MAP_GAMMA = {"OCTA(ILM_OPL)": {6.0: 0.8, 3.0: 0.5}, "OCTA(FULL)": {6.0: 0.6, 3.0: 0.55}}
 _OCTA_GAMMA = 0.6
 #: the exported maps are a linear stretch of a coarse original: 45-57 gray levels in
 #: OCTA-500's 6mm maps, 91-158 in its 3mm ones (map_appearance's ``gray_levels``)

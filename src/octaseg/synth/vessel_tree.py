@@ -183,7 +183,10 @@ def grow_vessel_tree(rng: np.random.Generator, anat: Anatomy, p: SynthParams) ->
     trunk_r = np.sort(rng.uniform(*p.trunk_radius_um, size=(2, 2)), axis=1).ravel()
     root_r = np.concatenate([trunk_r, rng.uniform(*p.stump_radius_um, size=p.stumps)])
     periphery = (p.periphery, p.side_periphery, p.side_periphery_mm)
-    radius = _murray_radii(pts, forest.parent, root_r, ends, *periphery, demand(anat, pts, p))
+    flow_demand = demand(anat, pts, p)
+    radius = _murray_radii(pts, forest.parent, root_r, ends, *periphery, flow_demand, p.murray_exponent)
+    if p.vessel_radius_sd > 0:
+        radius = radius * _vessel_factor(rng, forest.parent, radius, p.vessel_radius_sd)
     return VesselTree(
         points=pts, parent=forest.parent, radius=radius, start_radius=_start_radii(forest.parent, radius)
     )
@@ -194,6 +197,31 @@ def demand(anat: Anatomy, points: np.ndarray, p: SynthParams) -> np.ndarray:
     ``1 + macula_demand`` at the FAZ's edge, where the capillary layers are densest."""
     d = np.maximum(anat.faz_distance(points[:, 0], points[:, 1]), 0.0)
     return 1.0 + p.macula_demand * np.exp(-d / p.macula_demand_mm)
+
+
+def _main_child(parent: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """Whether each node continues its parent's vessel, bool (N,): it is the parent's
+    widest child (roots: False)."""
+    n = len(parent)
+    kids = np.flatnonzero(parent >= 0)
+    widest = np.zeros(n)
+    np.maximum.at(widest, parent[kids], radius[kids])
+    main = np.zeros(n, dtype=bool)
+    main[kids] = radius[kids] >= widest[parent[kids]]
+    return main
+
+
+def _vessel_factor(rng: np.random.Generator, parent: np.ndarray, radius: np.ndarray, sd: float) -> np.ndarray:
+    """A lognormal factor per vessel (log s.d. ``sd``), float64 (N,): each vessel (a root or
+    a side branch, on through its widest children) is wider or thinner than Murray's law
+    makes it as a whole, as real vessels of the same flow are."""
+    main = _main_child(parent, radius)
+    factor = np.exp(sd * rng.standard_normal(len(parent)))
+    out = factor.tolist()
+    par = parent.tolist()
+    for i in np.flatnonzero(main).tolist():  # parents precede children
+        out[i] = out[par[i]]
+    return np.asarray(out)
 
 
 def _start_radii(parent: np.ndarray, radius: np.ndarray) -> np.ndarray:
@@ -222,6 +250,7 @@ def _murray_radii(
     side_periphery: float = 0.0,
     side_mm: tuple[float, float] = (0.0, 0.0),
     demand: np.ndarray | None = None,
+    exponent: float = 3.0,
 ) -> np.ndarray:
     """Radii (um) by Murray's law with flow that leaks into capillaries along each vessel.
 
@@ -262,10 +291,10 @@ def _murray_radii(
         fed[first : last + 1] += periphery * own + side
     roots = np.flatnonzero(~has)
     scale = np.zeros(n)
-    scale[roots] = np.asarray(root_radius_um, dtype=np.float64)[: len(roots)] ** 3 / np.maximum(
+    scale[roots] = np.asarray(root_radius_um, dtype=np.float64)[: len(roots)] ** exponent / np.maximum(
         fed[roots], 1e-12
     )
-    return np.cbrt(scale[root] * fed)
+    return np.cbrt(scale[root] * fed) if exponent == 3.0 else (scale[root] * fed) ** (1.0 / exponent)
 
 
 def _smooth_chains(pts: np.ndarray, parent: np.ndarray, iterations: int) -> np.ndarray:
