@@ -226,17 +226,10 @@ def _vessel_factor(rng: np.random.Generator, parent: np.ndarray, radius: np.ndar
 
 def _start_radii(parent: np.ndarray, radius: np.ndarray) -> np.ndarray:
     """For each node, the radius at the start of its vessel (see :class:`VesselTree`)."""
-    n = len(parent)
-    kids = np.flatnonzero(parent >= 0)
-    widest = np.zeros(n)
-    np.maximum.at(widest, parent[kids], radius[kids])
-    main = np.zeros(n, dtype=bool)  # the node continues its parent's vessel
-    main[kids] = radius[kids] >= widest[parent[kids]]
     start = radius.copy()
     par, rad = parent.tolist(), start.tolist()
-    for i in kids.tolist():  # parents precede children
-        if main[i]:
-            rad[i] = rad[par[i]]
+    for i in np.flatnonzero(_main_child(parent, radius)).tolist():  # parents precede children
+        rad[i] = rad[par[i]]
     start[:] = rad
     return start
 
@@ -294,7 +287,7 @@ def _murray_radii(
     scale[roots] = np.asarray(root_radius_um, dtype=np.float64)[: len(roots)] ** exponent / np.maximum(
         fed[roots], 1e-12
     )
-    return np.cbrt(scale[root] * fed) if exponent == 3.0 else (scale[root] * fed) ** (1.0 / exponent)
+    return (scale[root] * fed) ** (1.0 / exponent)
 
 
 def _smooth_chains(pts: np.ndarray, parent: np.ndarray, iterations: int) -> np.ndarray:
